@@ -1,0 +1,123 @@
+// Command cairn runs the cairn reference system.
+//
+// Usage:
+//
+//	cairn demo [flags]   run the whole shop in one process with its console
+//	cairn version        print the version
+//
+// Run `cairn demo -h` for the demo's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cairnhq/cairn/internal/buildinfo"
+	"github.com/cairnhq/cairn/internal/demo"
+)
+
+func main() {
+	started := time.Now()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, started, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `cairn runs the cairn reference system.
+
+Usage:
+  cairn demo [flags]   run the shop, its load and its console in one process
+  cairn version        print the version
+
+Run "cairn demo -h" for the demo's flags.
+`
+
+// run executes one subcommand and returns the process's exit code: 0 on
+// success, 1 when the command failed, 2 for bad usage.
+func run(ctx context.Context, started time.Time, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "demo":
+		return runDemo(ctx, started, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "cairn %s %s\n", buildinfo.Version(), buildinfo.GoVersion())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "cairn: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func runDemo(ctx context.Context, started time.Time, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cairn demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := demo.Config{Out: stdout, Started: started}
+	fs.StringVar(&cfg.ConsoleAddr, "console-addr", demo.DefaultConsoleAddr, "console web UI and JSON API `address`")
+	fs.StringVar(&cfg.OTLPAddr, "otlp-addr", demo.DefaultOTLPAddr, "console OTLP/HTTP receiver `address`")
+	fs.StringVar(&cfg.OrderAddr, "order-addr", demo.DefaultOrderAddr, "order service HTTP API `address`")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", demo.DefaultAdminAddr, "admin `address` (/metrics, /debug/pprof/, /loglevel, /healthz)")
+	fs.Float64Var(&cfg.RPS, "rps", 10, "load generator requests per second (0 turns it off)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0 runs until Ctrl-C)")
+	fs.StringVar(&cfg.DataDir, "data", "", "keep the database and logs in `dir` (default: a temporary directory removed on exit)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "cairn demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if cfg.RPS < 0 {
+		fmt.Fprintf(stderr, "cairn demo: --rps %g is negative\n", cfg.RPS)
+		return 2
+	}
+	if cfg.Duration < 0 {
+		fmt.Fprintf(stderr, "cairn demo: --duration %s is negative\n", cfg.Duration)
+		return 2
+	}
+
+	d, err := demo.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "cairn demo: %v\n", err)
+		return 1
+	}
+	rep, err := d.Wait(ctx)
+	printReport(stdout, rep)
+	if err != nil {
+		fmt.Fprintf(stderr, "cairn demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func printReport(w io.Writer, rep demo.Report) {
+	l := rep.Load
+	fmt.Fprintf(w, "\ncairn demo stopped\n")
+	fmt.Fprintf(w, "  requests       %d sent, %d ok, %d failed, %d skipped\n", l.Sent, l.Succeeded, l.Failed, l.Skipped)
+	fmt.Fprintf(w, "  latency        p50 %s  p95 %s  p99 %s\n", l.P50, l.P95, l.P99)
+	if rep.FirstServed > 0 {
+		fmt.Fprintf(w, "  first request  served %s after start\n", rep.FirstServed.Round(time.Millisecond))
+	}
+	if rep.RSSBytes > 0 {
+		fmt.Fprintf(w, "  memory         %.1f MiB resident\n", float64(rep.RSSBytes)/(1<<20))
+	}
+	c := rep.Console
+	fmt.Fprintf(w, "  console        %d traces, %d spans, %d logs, %d metric points held (%d spans, %d logs evicted)\n",
+		c.Traces, c.Spans.Stored, c.Logs.Stored, c.MetricPoints.Stored, c.Spans.Evicted, c.Logs.Evicted)
+}

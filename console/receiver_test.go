@@ -1,0 +1,266 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdkresource "go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	oteltrace "go.opentelemetry.io/otel/trace"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// apiTrace mirrors the JSON of GET /api/traces/{id}.
+type apiTrace struct {
+	TraceID string `json:"trace_id"`
+	Spans   []struct {
+		TraceID      string `json:"trace_id"`
+		SpanID       string `json:"span_id"`
+		ParentSpanID string `json:"parent_span_id"`
+		Service      string `json:"service"`
+		Name         string `json:"name"`
+		Kind         string `json:"kind"`
+		Status       struct{ Code string }
+		Attributes   map[string]any `json:"attributes"`
+		DurationNS   int64          `json:"duration_ns"`
+	} `json:"spans"`
+	Logs []struct {
+		TraceID string `json:"trace_id"`
+		SpanID  string `json:"span_id"`
+		Service string `json:"service"`
+		Body    any    `json:"body"`
+	} `json:"logs"`
+}
+
+// TestSDKExport sends real OTLP from the OpenTelemetry SDK exporters: a
+// parent and child span, a log record emitted inside the child, and a
+// counter; then reads them back through the JSON API.
+func TestSDKExport(t *testing.T) {
+	c := New(Options{})
+	srv := httptest.NewServer(c.OTLPHandler())
+	defer srv.Close()
+	ctx := context.Background()
+	res := sdkresource.NewSchemaless(attribute.String("service.name", "checkout"))
+
+	texp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(srv.URL+"/v1/traces"),
+		otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(texp), sdktrace.WithResource(res))
+	lexp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(srv.URL+"/v1/logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(lexp)), sdklog.WithResource(res))
+	mexp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(srv.URL+"/v1/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp)), sdkmetric.WithResource(res))
+
+	tracer := tp.Tracer("test")
+	pctx, parent := tracer.Start(ctx, "POST /orders", oteltrace.WithSpanKind(oteltrace.SpanKindServer))
+	cctx, child := tracer.Start(pctx, "reserve stock", oteltrace.WithAttributes(attribute.String("sku", "A-1")))
+	var rec otellog.Record
+	rec.SetBody(attribute.StringValue("reserved 3 units"))
+	rec.SetSeverity(otellog.SeverityInfo)
+	lp.Logger("test").Emit(cctx, rec)
+	counter, err := mp.Meter("test").Int64Counter("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.Add(ctx, 1)
+	child.End()
+	parent.End()
+
+	for name, shutdown := range map[string]func(context.Context) error{
+		"tracer": tp.Shutdown, "logger": lp.Shutdown, "meter": mp.Shutdown,
+	} {
+		if err := shutdown(ctx); err != nil {
+			t.Fatalf("%s provider Shutdown: %v", name, err)
+		}
+	}
+
+	traceID := parent.SpanContext().TraceID().String()
+	var got apiTrace
+	getJSON(t, c, "/api/traces/"+traceID, http.StatusOK, &got)
+	if len(got.Spans) != 2 {
+		t.Fatalf("trace has %d spans, want 2: %+v", len(got.Spans), got.Spans)
+	}
+	byName := map[string]int{}
+	for i, sp := range got.Spans {
+		byName[sp.Name] = i
+		if sp.TraceID != traceID || sp.Service != "checkout" {
+			t.Errorf("span %q: trace %s service %q, want %s checkout", sp.Name, sp.TraceID, sp.Service, traceID)
+		}
+	}
+	p, ch := got.Spans[byName["POST /orders"]], got.Spans[byName["reserve stock"]]
+	if p.ParentSpanID != "" || p.Kind != "server" {
+		t.Errorf("parent span: parent %q kind %q, want none, server", p.ParentSpanID, p.Kind)
+	}
+	if ch.ParentSpanID != p.SpanID || ch.SpanID != child.SpanContext().SpanID().String() {
+		t.Errorf("child span %s parent = %q, want %q", ch.SpanID, ch.ParentSpanID, p.SpanID)
+	}
+	if ch.Attributes["sku"] != "A-1" {
+		t.Errorf("child attributes = %v, want sku=A-1", ch.Attributes)
+	}
+	if len(got.Logs) != 1 {
+		t.Fatalf("trace has %d logs, want 1", len(got.Logs))
+	}
+	if l := got.Logs[0]; l.TraceID != traceID || l.SpanID != ch.SpanID || l.Body != "reserved 3 units" || l.Service != "checkout" {
+		t.Errorf("log = %+v, want trace %s span %s body %q", l, traceID, ch.SpanID, "reserved 3 units")
+	}
+
+	st := c.Stats()
+	if st.Spans.Stored != 2 || st.Logs.Stored != 1 || st.MetricPoints.Stored < 1 || st.Traces != 1 {
+		t.Errorf("Stats() = %+v, want 2 spans, 1 log, >=1 point, 1 trace", st)
+	}
+	metrics := c.store.metrics("checkout")
+	if len(metrics) != 1 || metrics[0].Name != "orders" || metrics[0].Kind != kindSum || metrics[0].Points[0].Value != 1 {
+		t.Errorf("metrics(checkout) = %+v, want one sum series orders with value 1", metrics)
+	}
+}
+
+func TestOTLPRequests(t *testing.T) {
+	traces, err := proto.Marshal(traceRequest(testSpan{service: "a", trace: 1, id: 1, name: "root"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 2048) // zeros: decode as nothing, compress well
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		contentType string
+		encoding    string
+		body        []byte
+		wantCode    int
+		wantMsg     string // substring of the google.rpc.Status message
+	}{
+		{"plain", "POST", "/v1/traces", protobufType, "", traces, 200, ""},
+		{"gzip", "POST", "/v1/traces", protobufType, "gzip", gzipBytes(t, traces), 200, ""},
+		{"content type parameters", "POST", "/v1/traces", protobufType + "; charset=binary", "", traces, 200, ""},
+		{"empty body", "POST", "/v1/logs", protobufType, "", nil, 200, ""},
+		{"bad body", "POST", "/v1/traces", protobufType, "", []byte("\xff\xff\xff not protobuf"), 400, "decode ExportTraceServiceRequest"},
+		{"bad gzip", "POST", "/v1/traces", protobufType, "gzip", traces, 400, "gzip"},
+		{"truncated gzip", "POST", "/v1/traces", protobufType, "gzip", gzipBytes(t, traces)[:20], 400, "read body"},
+		{"too large", "POST", "/v1/traces", protobufType, "", big, 413, "exceeds 1024 bytes"},
+		{"too large after gunzip", "POST", "/v1/metrics", protobufType, "gzip", gzipBytes(t, big), 413, "exceeds 1024 bytes"},
+		{"GET", "GET", "/v1/traces", protobufType, "", nil, 405, "method GET not allowed"},
+		{"PUT", "PUT", "/v1/logs", protobufType, "", traces, 405, "use POST"},
+		{"JSON", "POST", "/v1/traces", "application/json", "", []byte("{}"), 415, "OTLP/JSON is not supported"},
+		{"text", "POST", "/v1/traces", "text/plain", "", traces, 415, `unsupported Content-Type "text/plain"`},
+		{"no content type", "POST", "/v1/traces", "", "", traces, 415, "missing Content-Type"},
+		{"brotli", "POST", "/v1/traces", protobufType, "br", traces, 415, "Content-Encoding"},
+		{"unknown path", "POST", "/v1/profiles", protobufType, "", traces, 404, "no OTLP endpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(Options{MaxBodyBytes: 1024})
+			var hdr []string
+			if tt.encoding != "" {
+				hdr = []string{"Content-Encoding", tt.encoding}
+			}
+			rec := do(t, c.OTLPHandler(), tt.method, tt.path, tt.contentType, tt.body, hdr...)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("%s %s = %d %q, want %d", tt.method, tt.path, rec.Code, rec.Body, tt.wantCode)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != protobufType {
+				t.Errorf("Content-Type = %q, want %q", ct, protobufType)
+			}
+			if tt.wantCode == 200 {
+				return
+			}
+			var st spb.Status
+			if err := proto.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+				t.Fatalf("error body is not a google.rpc.Status: %v", err)
+			}
+			if !strings.HasPrefix(st.GetMessage(), "console: ") || !strings.Contains(st.GetMessage(), tt.wantMsg) {
+				t.Errorf("Status.Message = %q, want it to start with %q and contain %q", st.GetMessage(), "console: ", tt.wantMsg)
+			}
+			if tt.wantCode == 405 && rec.Header().Get("Allow") != "POST" {
+				t.Errorf("Allow = %q, want POST", rec.Header().Get("Allow"))
+			}
+		})
+	}
+}
+
+func TestOTLPResponses(t *testing.T) {
+	c := New(Options{})
+	req := traceRequest(
+		testSpan{service: "a", trace: 1, id: 1, name: "ok"},
+		testSpan{service: "a", trace: 0, id: 2, name: "no trace id"},
+	)
+	rec := postProto(t, c, "/v1/traces", req)
+	var tresp coltracepb.ExportTraceServiceResponse
+	if err := proto.Unmarshal(rec.Body.Bytes(), &tresp); err != nil || rec.Code != 200 {
+		t.Fatalf("POST /v1/traces = %d, decode: %v", rec.Code, err)
+	}
+	if ps := tresp.GetPartialSuccess(); ps.GetRejectedSpans() != 1 || !strings.Contains(ps.GetErrorMessage(), `span "no trace id": invalid trace_id`) {
+		t.Errorf("partial_success = %v, want 1 rejected span named in the message", ps)
+	}
+
+	logs := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{
+			{TimeUnixNano: 1, Body: strAttr("", "x").Value, TraceId: []byte{1, 2, 3}},
+			{ObservedTimeUnixNano: 5, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_WARN},
+		}}},
+	}}}
+	rec = postProto(t, c, "/v1/logs", logs)
+	var lresp collogspb.ExportLogsServiceResponse
+	if err := proto.Unmarshal(rec.Body.Bytes(), &lresp); err != nil || rec.Code != 200 {
+		t.Fatalf("POST /v1/logs = %d, decode: %v", rec.Code, err)
+	}
+	if ps := lresp.GetPartialSuccess(); ps.GetRejectedLogRecords() != 1 {
+		t.Errorf("logs partial_success = %v, want 1 rejected", ps)
+	}
+	got := c.store.queryLogs(logQuery{})
+	if len(got) != 1 || got[0].Service != unknownService || got[0].Time.IsZero() || got[0].severity() != "WARN" {
+		t.Errorf("stored logs = %+v, want one WARN record of %s timed by its observed time", got, unknownService)
+	}
+
+	metrics := &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{
+		ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{
+			{Name: "", Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{DataPoints: []*metricspb.NumberDataPoint{{}, {}}}}},
+			{Name: "latency", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{DataPoints: []*metricspb.HistogramDataPoint{
+				{Count: 3, ExplicitBounds: []float64{1, 2}, BucketCounts: []uint64{1, 1, 1}},
+			}}}},
+			{Name: "nodata"},
+		}}},
+	}}}
+	rec = postProto(t, c, "/v1/metrics", metrics)
+	var mresp colmetricspb.ExportMetricsServiceResponse
+	if err := proto.Unmarshal(rec.Body.Bytes(), &mresp); err != nil || rec.Code != 200 {
+		t.Fatalf("POST /v1/metrics = %d, decode: %v", rec.Code, err)
+	}
+	if ps := mresp.GetPartialSuccess(); ps.GetRejectedDataPoints() != 2 {
+		t.Errorf("metrics partial_success = %v, want 2 rejected points", ps)
+	}
+	st := c.Stats()
+	want := Stats{
+		Spans:        SignalStats{Received: 2, Rejected: 1, Stored: 1},
+		Logs:         SignalStats{Received: 2, Rejected: 1, Stored: 1},
+		MetricPoints: SignalStats{Received: 3, Rejected: 2, Stored: 1},
+		Traces:       1, MetricSeries: 1, Services: 2,
+	}
+	if st != want {
+		t.Errorf("Stats() = %+v, want %+v", st, want)
+	}
+}

@@ -1,0 +1,416 @@
+// Package demo runs the reference shop in one process on embedded defaults:
+// the console (OTLP receiver and web UI), the order service on SQLite and the
+// load generator, each with its own OpenTelemetry SDK exporting over real
+// OTLP/HTTP on loopback to the console. It is what `cairn demo` runs.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cairnhq/cairn/console"
+	"github.com/cairnhq/cairn/internal/buildinfo"
+	"github.com/cairnhq/cairn/internal/loadgen"
+	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/telemetry"
+)
+
+// Default listen addresses. All are loopback: nothing of the demo is reachable
+// from another machine unless the caller asks for it.
+const (
+	DefaultConsoleAddr = "127.0.0.1:7070"
+	DefaultOTLPAddr    = "127.0.0.1:4318"
+	DefaultOrderAddr   = "127.0.0.1:8080"
+	DefaultAdminAddr   = "127.0.0.1:9464"
+)
+
+// Config says how to run the demo. The zero value runs the console and the
+// order service on the default addresses, without load, until the context
+// ends, with data in a temporary directory that is removed on exit.
+type Config struct {
+	ConsoleAddr string // console web UI and JSON API; default DefaultConsoleAddr
+	OTLPAddr    string // console OTLP/HTTP receiver; default DefaultOTLPAddr
+	OrderAddr   string // order service HTTP API; default DefaultOrderAddr
+	AdminAddr   string // admin listener (/metrics, /debug/pprof/, /loglevel, /healthz); default DefaultAdminAddr
+
+	// RPS is the load generator's constant arrival rate in requests per
+	// second; zero (the default) runs no load.
+	RPS float64
+	// Duration stops the demo after that long; zero runs until ctx ends.
+	Duration time.Duration
+	// DataDir keeps the SQLite database and log files; empty means a new
+	// temporary directory that Run removes when it returns.
+	DataDir string
+	// Out receives the human-readable report (what runs where, the
+	// summary); default os.Stdout.
+	Out io.Writer
+	// Started is when the process started, for the time-to-first-request
+	// figure; default the time Run is called.
+	Started time.Time
+	// ExportInterval is how often the components' telemetry is exported to
+	// the console; default one second, so the console is live.
+	ExportInterval time.Duration
+}
+
+// Addrs are the addresses the demo listens on once started, with ports
+// resolved (useful when a configured port is 0).
+type Addrs struct {
+	Console, OTLP, Order, Admin string
+}
+
+// Report is what a finished demo measured.
+type Report struct {
+	Load loadgen.Stats
+	// FirstServed is the time from Config.Started to the first order
+	// request answered successfully; zero if none was.
+	FirstServed time.Duration
+	// RSSBytes is the process's resident set size when the load stopped;
+	// zero where /proc is not available.
+	RSSBytes int64
+	// Console is what the console held at the end.
+	Console console.Stats
+}
+
+// Demo is a started demo. Its methods are safe for concurrent use.
+type Demo struct {
+	cfg     Config
+	addrs   Addrs
+	dataDir string
+	tempDir bool
+
+	console  *console.Console
+	order    *order.Service
+	orderTel *telemetry.Telemetry
+	loadTel  *telemetry.Telemetry
+	servers  []*server
+	failed   chan error // servers that stopped on their own
+
+	firstOnce   sync.Once
+	firstServed time.Duration
+
+	loadCancel context.CancelFunc
+	loadDone   chan struct{}
+	loadStats  loadgen.Stats
+	loadErr    error
+}
+
+// server is one HTTP server on its own listener. done is closed when its
+// Serve returns, with err set.
+type server struct {
+	name string
+	srv  *http.Server
+	done chan struct{}
+	err  error
+}
+
+// listen binds every listener first, so a taken port fails the start with a
+// message that names it before anything else runs.
+func listen(name, addr, flag string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %s cannot listen on %s (choose another with %s): %w", name, addr, flag, err)
+	}
+	return ln, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Start binds the listeners, starts the console, the order service and the
+// load generator, and returns without waiting. Call Wait to block until ctx
+// ends or the configured duration passes, then shut everything down.
+func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	if cfg.Started.IsZero() {
+		cfg.Started = time.Now()
+	}
+	if cfg.ExportInterval <= 0 {
+		cfg.ExportInterval = time.Second
+	}
+	d := &Demo{cfg: cfg, failed: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			d.closeAll(context.Background())
+		}
+	}()
+
+	listeners := []struct{ name, addr, flag string }{
+		{"console UI", orDefault(cfg.ConsoleAddr, DefaultConsoleAddr), "--console-addr"},
+		{"console OTLP receiver", orDefault(cfg.OTLPAddr, DefaultOTLPAddr), "--otlp-addr"},
+		{"order service", orDefault(cfg.OrderAddr, DefaultOrderAddr), "--order-addr"},
+		{"admin listener", orDefault(cfg.AdminAddr, DefaultAdminAddr), "--admin-addr"},
+	}
+	var lns []net.Listener
+	for _, l := range listeners {
+		ln, err := listen(l.name, l.addr, l.flag)
+		if err != nil {
+			for _, open := range lns {
+				open.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	consoleLn, otlpLn, orderLn, adminLn := lns[0], lns[1], lns[2], lns[3]
+	d.addrs = Addrs{
+		Console: consoleLn.Addr().String(),
+		OTLP:    otlpLn.Addr().String(),
+		Order:   orderLn.Addr().String(),
+		Admin:   adminLn.Addr().String(),
+	}
+
+	d.dataDir = cfg.DataDir
+	if d.dataDir == "" {
+		dir, err := os.MkdirTemp("", "cairn-demo-")
+		if err != nil {
+			closeListeners(lns)
+			return nil, fmt.Errorf("demo: data directory: %w", err)
+		}
+		d.dataDir, d.tempDir = dir, true
+	} else if err := os.MkdirAll(d.dataDir, 0o755); err != nil {
+		closeListeners(lns)
+		return nil, fmt.Errorf("demo: data directory %s: %w", d.dataDir, err)
+	}
+
+	// The console: it only logs, to the demo's log file through the order
+	// telemetry below; it exports nothing of its own, which would loop.
+	d.console = console.New(console.Options{})
+	d.serve("console OTLP receiver", otlpLn, d.console.OTLPHandler())
+	d.serve("console UI", consoleLn, d.console.UIHandler())
+
+	level := new(slog.LevelVar)
+	newTelemetry := func(service string) (*telemetry.Telemetry, error) {
+		return telemetry.Setup(ctx, telemetry.Config{
+			ServiceName:     service,
+			ServiceVersion:  buildinfo.Version(),
+			TracesExporter:  "otlp",
+			MetricsExporter: "otlp",
+			LogsExporter:    "otlp",
+			Protocol:        "http/protobuf",
+			Endpoint:        "http://" + d.addrs.OTLP,
+			BatchTimeout:    cfg.ExportInterval,
+			ExportInterval:  cfg.ExportInterval,
+			Level:           level,
+			LogOutput:       io.Discard,
+			LogFile: &telemetry.FileConfig{
+				Path:       filepath.Join(d.dataDir, "logs", service+".log"),
+				MaxSizeMB:  16,
+				MaxBackups: 3,
+			},
+		})
+	}
+	if d.orderTel, err = newTelemetry("order"); err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: order telemetry: %w", err)
+	}
+	if d.loadTel, err = newTelemetry("loadgen"); err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: load generator telemetry: %w", err)
+	}
+
+	d.order, err = order.New(ctx, order.Config{
+		DBPath:         filepath.Join(d.dataDir, "orders.db"),
+		TracerProvider: d.orderTel.TracerProvider(),
+		MeterProvider:  d.orderTel.MeterProvider(),
+		Logger:         d.orderTel.Logger(),
+	})
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: order service: %w", err)
+	}
+	d.serve("order service", orderLn, d.orderTel.Handler(d.order.Handler(), "order"))
+	// The admin listener shows the order service's telemetry: its metrics,
+	// and the log level that the demo's components share.
+	d.serve("admin listener", adminLn, d.orderTel.AdminHandler())
+
+	d.printStart()
+
+	d.loadDone = make(chan struct{})
+	if cfg.RPS <= 0 {
+		close(d.loadDone)
+		return d, nil
+	}
+	loadCtx, cancel := context.WithCancel(ctx)
+	d.loadCancel = cancel
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	client := &http.Client{
+		Transport: d.loadTel.Transport(firstServed{base: base, d: d}),
+		Timeout:   10 * time.Second,
+	}
+	go func() {
+		defer close(d.loadDone)
+		defer base.CloseIdleConnections() // the instrumented client cannot reach them
+		d.loadStats, d.loadErr = loadgen.Run(loadCtx, loadgen.Config{
+			BaseURL:        "http://" + d.addrs.Order,
+			RPS:            cfg.RPS,
+			Client:         client,
+			TracerProvider: d.loadTel.TracerProvider(),
+			MeterProvider:  d.loadTel.MeterProvider(),
+			Logger:         d.loadTel.Logger(),
+		})
+	}()
+	return d, nil
+}
+
+func closeListeners(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}
+
+// firstServed records when the first request to the order service is
+// answered without a server error.
+type firstServed struct {
+	base http.RoundTripper
+	d    *Demo
+}
+
+func (f firstServed) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := f.base.RoundTrip(r)
+	if err == nil && resp.StatusCode < 500 {
+		f.d.firstOnce.Do(func() { f.d.firstServed = time.Since(f.d.cfg.Started) })
+	}
+	return resp, err
+}
+
+func (d *Demo) serve(name string, ln net.Listener, h http.Handler) {
+	s := &server{
+		name: name,
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+		done: make(chan struct{}),
+	}
+	d.servers = append(d.servers, s)
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.err = fmt.Errorf("demo: %s stopped: %w", name, err)
+			d.failed <- s.err
+		}
+	}()
+}
+
+// Addrs returns the resolved listen addresses.
+func (d *Demo) Addrs() Addrs { return d.addrs }
+
+// DataDir returns the directory holding the demo's database and logs.
+func (d *Demo) DataDir() string { return d.dataDir }
+
+// Console returns the demo's console, for tests and embedding.
+func (d *Demo) Console() *console.Console { return d.console }
+
+func (d *Demo) printStart() {
+	w := d.cfg.Out
+	fmt.Fprintf(w, "cairn demo %s\n", buildinfo.Version())
+	fmt.Fprintf(w, "  console        http://%s\n", d.addrs.Console)
+	fmt.Fprintf(w, "  OTLP/HTTP      http://%s/v1/{traces,metrics,logs}  (console receiver)\n", d.addrs.OTLP)
+	fmt.Fprintf(w, "  order API      http://%s/orders\n", d.addrs.Order)
+	fmt.Fprintf(w, "  admin          http://%s  (/metrics /debug/pprof/ /loglevel /healthz)\n", d.addrs.Admin)
+	keep := "kept"
+	if d.tempDir {
+		keep = "removed on exit"
+	}
+	fmt.Fprintf(w, "  data           %s  (%s)\n", d.dataDir, keep)
+	fmt.Fprintf(w, "  logs           %s\n", filepath.Join(d.dataDir, "logs"))
+	switch {
+	case d.cfg.RPS <= 0:
+		fmt.Fprintf(w, "  load           off\n")
+	case d.cfg.Duration > 0:
+		fmt.Fprintf(w, "  load           %g requests/s for %s\n", d.cfg.RPS, d.cfg.Duration)
+	default:
+		fmt.Fprintf(w, "  load           %g requests/s until Ctrl-C\n", d.cfg.RPS)
+	}
+	fmt.Fprintf(w, "Open http://%s to watch the traces. Ctrl-C stops.\n", d.addrs.Console)
+}
+
+// Wait blocks until ctx ends or the configured duration passes, stops the
+// load, flushes every component's telemetry into the console, shuts the
+// servers down and removes a temporary data directory. It returns what the
+// demo measured and every error met on the way, joined.
+func (d *Demo) Wait(ctx context.Context) (Report, error) {
+	var timeout <-chan time.Time
+	if d.cfg.Duration > 0 {
+		t := time.NewTimer(d.cfg.Duration)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var errs []error
+	select {
+	case <-ctx.Done():
+	case <-timeout:
+	case err := <-d.failed:
+		errs = append(errs, err)
+	}
+	if d.loadCancel != nil {
+		d.loadCancel()
+	}
+	<-d.loadDone
+	if d.loadErr != nil && !errors.Is(d.loadErr, context.Canceled) {
+		errs = append(errs, fmt.Errorf("demo: load generator: %w", d.loadErr))
+	}
+	rep := Report{Load: d.loadStats, FirstServed: d.firstServed, RSSBytes: rss()}
+
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	errs = append(errs, d.closeAll(shutCtx))
+	if d.console != nil {
+		rep.Console = d.console.Stats()
+	}
+	return rep, errors.Join(errs...)
+}
+
+// closeAll shuts down in dependency order: the order service stops taking
+// requests, the components flush their telemetry into the console, and the
+// console stops last.
+func (d *Demo) closeAll(ctx context.Context) error {
+	var errs []error
+	shutdown := func(names ...string) {
+		for _, s := range d.servers {
+			for _, n := range names {
+				if s.name == n {
+					if err := s.srv.Shutdown(ctx); err != nil {
+						errs = append(errs, fmt.Errorf("demo: shut down %s: %w", s.name, err))
+					}
+					<-s.done
+				}
+			}
+		}
+	}
+	shutdown("order service", "admin listener")
+	if d.order != nil {
+		if err := d.order.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("demo: close order service: %w", err))
+		}
+	}
+	for _, t := range []*telemetry.Telemetry{d.loadTel, d.orderTel} {
+		if t != nil {
+			if err := t.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("demo: flush telemetry: %w", err))
+			}
+		}
+	}
+	shutdown("console OTLP receiver", "console UI")
+	if d.tempDir {
+		if err := os.RemoveAll(d.dataDir); err != nil {
+			errs = append(errs, fmt.Errorf("demo: remove %s: %w", d.dataDir, err))
+		}
+	}
+	return errors.Join(errs...)
+}

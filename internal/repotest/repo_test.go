@@ -1,0 +1,200 @@
+package repotest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// moduleRoot returns the directory of the go.mod above this package.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// pkg is what the checks need to know about one directory of Go files.
+type pkg struct {
+	dir      string
+	name     string
+	doc      string // the package doc comment, from whichever file has one
+	hasTests bool
+	testMain bool // some _test.go file defines TestMain calling goleak.VerifyTestMain
+}
+
+// packages parses every Go package of the module rooted at root, skipping
+// nested modules (bench/), testdata and hidden directories.
+func packages(t *testing.T, root string) []pkg {
+	t.Helper()
+	var out []pkg
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		if path != root {
+			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "node_modules" {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // another module, checked by its own tests
+			}
+		}
+		p, ok, err := parseDir(path)
+		if err != nil {
+			return err
+		}
+		if ok {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func parseDir(dir string) (pkg, bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return pkg{}, false, err
+	}
+	p := pkg{dir: dir}
+	found := false
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, n), nil, parser.ParseComments)
+		if err != nil {
+			return pkg{}, false, err
+		}
+		if strings.HasSuffix(n, "_test.go") {
+			p.hasTests = true
+			if definesLeakCheckingTestMain(f) {
+				p.testMain = true
+			}
+			continue
+		}
+		found = true
+		p.name = f.Name.Name
+		if f.Doc != nil && p.doc == "" {
+			p.doc = f.Doc.Text()
+		}
+	}
+	if !found && p.hasTests {
+		// A directory of tests only; it still needs its TestMain.
+		return p, true, nil
+	}
+	return p, found, nil
+}
+
+// definesLeakCheckingTestMain reports whether f declares TestMain and calls
+// goleak.VerifyTestMain in it.
+func definesLeakCheckingTestMain(f *ast.File) bool {
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Name.Name != "TestMain" || fn.Recv != nil || fn.Body == nil {
+			continue
+		}
+		calls := false
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if ok && sel.Sel.Name == "VerifyTestMain" {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "goleak" {
+					calls = true
+				}
+			}
+			return !calls
+		})
+		return calls
+	}
+	return false
+}
+
+func TestEveryPackageHasDoc(t *testing.T) {
+	root := moduleRoot(t)
+	pkgs := packages(t, root)
+	if len(pkgs) < 2 {
+		t.Fatalf("found %d packages under %s; the walk is broken", len(pkgs), root)
+	}
+	for _, p := range pkgs {
+		if p.name == "" {
+			continue // tests only
+		}
+		rel, _ := filepath.Rel(root, p.dir)
+		want := "Package " + p.name + " "
+		if p.name == "main" {
+			want = "Command " + filepath.Base(p.dir) + " "
+		}
+		if !strings.HasPrefix(p.doc, want) {
+			t.Errorf("%s: package doc comment = %q, want one starting %q", rel, firstLine(p.doc), want)
+		}
+	}
+}
+
+func TestEveryTestedPackageChecksLeaks(t *testing.T) {
+	root := moduleRoot(t)
+	for _, p := range packages(t, root) {
+		if p.hasTests && !p.testMain {
+			rel, _ := filepath.Rel(root, p.dir)
+			t.Errorf("%s: has tests but no TestMain calling goleak.VerifyTestMain", rel)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// TestChecksCatchOffenders proves the two checks above can fail.
+func TestChecksCatchOffenders(t *testing.T) {
+	p, ok, err := parseDir(filepath.Join("testdata", "nodoc"))
+	if err != nil || !ok {
+		t.Fatalf("parseDir(nodoc) = %v, %v", ok, err)
+	}
+	if p.doc != "" {
+		t.Errorf("nodoc: doc = %q, want none", p.doc)
+	}
+	p, ok, err = parseDir(filepath.Join("testdata", "noleakcheck"))
+	if err != nil || !ok {
+		t.Fatalf("parseDir(noleakcheck) = %v, %v", ok, err)
+	}
+	if !p.hasTests || p.testMain {
+		t.Errorf("noleakcheck: hasTests, testMain = %v, %v, want true, false", p.hasTests, p.testMain)
+	}
+	p, _, err = parseDir(".")
+	if err != nil || !p.testMain {
+		t.Errorf("repotest itself: testMain = %v, %v, want true", p.testMain, err)
+	}
+}

@@ -1,0 +1,4 @@
+package nodoc
+
+// X is documented, but the package is not.
+const X = 1

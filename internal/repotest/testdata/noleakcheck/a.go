@@ -1,0 +1,2 @@
+// Package noleakcheck has tests without a goleak TestMain.
+package noleakcheck

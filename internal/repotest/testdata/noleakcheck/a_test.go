@@ -1,0 +1,5 @@
+package noleakcheck
+
+import "testing"
+
+func TestMain(m *testing.M) { m.Run() }

@@ -1,0 +1,356 @@
+// Package httpapi serves the order service as JSON over HTTP.
+//
+// Routes (Go 1.22+ [http.ServeMux] patterns):
+//
+//	POST /orders        place an order: 201, the order, and a Location header
+//	GET  /orders/{id}   one order: 200, or 404
+//	GET  /orders        newest orders, ?limit=N: 200 and {"orders": [...]}
+//	GET  /healthz       liveness: 200 "ok"
+//
+// Errors of these routes are RFC 9457 problem details
+// (application/problem+json) carrying the trace ID of the request's span.
+// Requests matching no route get the ServeMux's plain-text 404, or 405 with
+// an Allow header.
+//
+// The handler does not instrument itself: wrap it with otelhttp.NewHandler.
+// [NewHandler] returns the ServeMux itself, so the mux sets
+// [http.Request.Pattern] on the very request otelhttp holds, and otelhttp
+// renames its server span to "{method} {route}" (for example
+// "GET /orders/{id}"). The handler also sets http.route on the span it finds
+// in the request context.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cairnhq/cairn/internal/shop/order/app"
+	"github.com/cairnhq/cairn/internal/shop/order/domain"
+)
+
+// MaxBodyBytes is the largest request body the handler reads; larger bodies
+// are rejected with 413.
+const MaxBodyBytes = 1 << 20
+
+// Service is what the handler needs of the order use cases. *app.Service
+// implements it. Implementations must be safe for concurrent use, and return
+// errors matching domain.ErrInvalid (holding a *domain.ValidationError),
+// domain.ErrNotFound or domain.ErrAlreadyExists where those apply.
+type Service interface {
+	// PlaceOrder validates and stores a new order.
+	PlaceOrder(ctx context.Context, cmd app.PlaceOrder) (domain.Order, error)
+	// GetOrder returns one order by ID.
+	GetOrder(ctx context.Context, id string) (domain.Order, error)
+	// ListOrders returns up to limit orders, newest first.
+	ListOrders(ctx context.Context, limit int) ([]domain.Order, error)
+}
+
+var _ Service = (*app.Service)(nil)
+
+// PlaceOrderRequest is the body of POST /orders. Unknown fields are rejected.
+type PlaceOrderRequest struct {
+	// CustomerID identifies the customer placing the order.
+	CustomerID string `json:"customer_id"`
+	// Lines are the order lines; at least one is required.
+	Lines []Line `json:"lines"`
+}
+
+// Line is one order line on the wire.
+type Line struct {
+	// SKU identifies the product.
+	SKU string `json:"sku"`
+	// Quantity is the number of units, 1 to 1000.
+	Quantity int `json:"quantity"`
+	// UnitPrice is the price of one unit in cents.
+	UnitPrice int64 `json:"unit_price"`
+}
+
+// Order is an order on the wire, the body of 201 and 200 responses.
+type Order struct {
+	// ID identifies the order; Location is "/orders/" + ID.
+	ID string `json:"id"`
+	// CustomerID identifies the customer who placed the order.
+	CustomerID string `json:"customer_id"`
+	// Status is the order status, such as "placed".
+	Status string `json:"status"`
+	// Lines are the order lines in the order given.
+	Lines []Line `json:"lines"`
+	// Total is the order total in cents.
+	Total int64 `json:"total"`
+	// CreatedAt is when the order was placed, RFC 3339 in UTC.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// OrderList is the body of GET /orders.
+type OrderList struct {
+	// Orders are the orders, newest first; never null.
+	Orders []Order `json:"orders"`
+}
+
+// Problem is an RFC 9457 problem details object, the body of every error
+// response.
+type Problem struct {
+	// Type is a URI identifying the problem type; "about:blank" means the
+	// problem is described by Status alone.
+	Type string `json:"type"`
+	// Title is the HTTP status text of Status.
+	Title string `json:"title"`
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Detail explains this occurrence, safe to show to the client.
+	Detail string `json:"detail,omitempty"`
+	// TraceID is the W3C trace ID of the request, when it was traced.
+	TraceID string `json:"trace_id,omitempty"`
+}
+
+// Error is an error a handler returns to choose the response status and the
+// detail shown to the client. Err, if set, is the cause; it is logged for
+// server errors but never shown.
+type Error struct {
+	// Status is the HTTP status code of the response.
+	Status int
+	// Detail is the problem detail shown to the client.
+	Detail string
+	// Err is the underlying cause, or nil.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("http %d: %s: %v", e.Status, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("http %d: %s", e.Status, e.Detail)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// handlerFunc is an HTTP handler that returns an error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// api holds the dependencies of the handlers.
+type api struct {
+	svc Service
+	log *slog.Logger
+}
+
+// NewHandler returns the HTTP handler of the order service, backed by svc.
+// Server errors (5xx) are logged to logger with the request context, so a
+// trace-aware handler correlates them; nil logger discards them. The returned
+// handler is safe for concurrent use.
+func NewHandler(svc Service, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{svc: svc, log: logger}
+	mux := http.NewServeMux()
+	a.handle(mux, "POST /orders", a.placeOrder)
+	a.handle(mux, "GET /orders/{id}", a.getOrder)
+	a.handle(mux, "GET /orders", a.listOrders)
+	a.handle(mux, "GET /healthz", a.healthz)
+	return mux
+}
+
+// handle registers fn under pattern, adapting its error return.
+func (a *api) handle(mux *http.ServeMux, pattern string, fn handlerFunc) {
+	_, route, _ := strings.Cut(pattern, " ")
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route))
+		if err := fn(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+// writeError is the one place that maps an error to a status code, a problem
+// body and, for server errors, a log record.
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	p := Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal server error"}
+	var (
+		he *Error
+		ve *domain.ValidationError
+	)
+	switch {
+	case errors.As(err, &he):
+		p.Status, p.Detail = he.Status, he.Detail
+	case errors.As(err, &ve):
+		p.Status, p.Detail = http.StatusBadRequest, ve.Error()
+	case errors.Is(err, domain.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "order not found"
+		if id := r.PathValue("id"); id != "" {
+			p.Detail = fmt.Sprintf("order %q not found", id)
+		}
+	case errors.Is(err, domain.ErrAlreadyExists):
+		p.Status, p.Detail = http.StatusConflict, "order already exists"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		p.Status, p.Detail = http.StatusServiceUnavailable, "request timed out"
+	case ctx.Err() != nil:
+		// The client went away, so whatever failed (the store may report an
+		// interrupted query rather than context.Canceled) is no server fault,
+		// and nobody will read the answer.
+		p.Status, p.Detail = http.StatusServiceUnavailable, "request canceled"
+		a.log.DebugContext(ctx, "request canceled",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+	}
+	p.Title = http.StatusText(p.Status)
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		p.TraceID = sc.TraceID().String()
+	}
+	if p.Status >= 500 && ctx.Err() == nil {
+		a.log.ErrorContext(ctx, "request failed",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", p.Status),
+			slog.Any("error", err))
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p) // the status is sent; a write error means the client left
+}
+
+// writeJSON writes v as the JSON body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n')) // the status is sent; a write error means the client left
+	return nil
+}
+
+// decodeJSON decodes the request body, a single JSON object of at most
+// MaxBodyBytes with no unknown fields, into dst. Its errors are *Error with a
+// detail naming the problem.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &Error{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("Content-Type %q is not application/json", ct)}
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return decodeError(err)
+		}
+		return &Error{Status: http.StatusBadRequest, Detail: "request body must contain a single JSON object"}
+	}
+	return nil
+}
+
+// decodeError turns a JSON decoding error into an *Error naming the problem.
+func decodeError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
+	case errors.As(err, &syn):
+		return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Status: http.StatusBadRequest, Detail: "malformed JSON: body ends unexpectedly"}
+	case errors.Is(err, io.EOF):
+		return &Error{Status: http.StatusBadRequest, Detail: "request body is empty; want a JSON object"}
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("request body is a JSON %s, want a JSON object", typ.Value)}
+		}
+		return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("field %q: want %s, got JSON %s", field, typ.Type, typ.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return &Error{Status: http.StatusBadRequest, Detail: "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")}
+	default:
+		return &Error{Status: http.StatusBadRequest, Detail: "cannot read request body", Err: err}
+	}
+}
+
+func (a *api) placeOrder(w http.ResponseWriter, r *http.Request) error {
+	var req PlaceOrderRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	cmd := app.PlaceOrder{CustomerID: req.CustomerID, Lines: make([]domain.Line, len(req.Lines))}
+	for i, l := range req.Lines {
+		cmd.Lines[i] = domain.Line{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice}
+	}
+	o, err := a.svc.PlaceOrder(r.Context(), cmd)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/orders/"+url.PathEscape(o.ID))
+	return writeJSON(w, http.StatusCreated, toWire(o))
+}
+
+func (a *api) getOrder(w http.ResponseWriter, r *http.Request) error {
+	o, err := a.svc.GetOrder(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toWire(o))
+}
+
+func (a *api) listOrders(w http.ResponseWriter, r *http.Request) error {
+	limit := 0
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("query parameter limit %q is not a positive integer", s)}
+		}
+		limit = n
+	}
+	orders, err := a.svc.ListOrders(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	out := OrderList{Orders: make([]Order, len(orders))}
+	for i, o := range orders {
+		out.Orders[i] = toWire(o)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) healthz(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+	return nil
+}
+
+// toWire converts a domain order to its wire form.
+func toWire(o domain.Order) Order {
+	out := Order{
+		ID: o.ID, CustomerID: o.CustomerID, Status: o.Status.String(),
+		Lines: make([]Line, len(o.Lines)), Total: o.Total, CreatedAt: o.CreatedAt.UTC(),
+	}
+	for i, l := range o.Lines {
+		out.Lines[i] = Line{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice}
+	}
+	return out
+}

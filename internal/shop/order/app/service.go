@@ -1,0 +1,189 @@
+// Package app holds the use cases of the order service: placing, getting and
+// listing orders. It declares the ports it needs ([Repository]) as small
+// interfaces that adapters implement, and records the service's logs and
+// metrics through the providers it is given.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/internal/shop/order/domain"
+)
+
+// Limits applied by [Service.ListOrders].
+const (
+	// DefaultListLimit is the number of orders ListOrders returns when
+	// asked for zero or fewer.
+	DefaultListLimit = 50
+	// MaxListLimit is the most orders ListOrders returns; larger limits are
+	// clamped to it.
+	MaxListLimit = 500
+)
+
+// instrumentationName names the meter of this package.
+const instrumentationName = "github.com/cairnhq/cairn/internal/shop/order/app"
+
+// Repository stores orders. It is the order service's only persistence port.
+//
+// Implementations must be safe for concurrent use by multiple goroutines, and
+// must honour ctx cancellation where the backend allows it.
+type Repository interface {
+	// Save stores a new order atomically: afterwards either the order and all
+	// its lines are stored, or nothing is. It returns an error wrapping
+	// [domain.ErrAlreadyExists] when an order with the same ID is stored.
+	Save(ctx context.Context, o domain.Order) error
+	// Get returns the order with the given ID, with its lines in their
+	// original order. It returns an error wrapping [domain.ErrNotFound] when
+	// there is none.
+	Get(ctx context.Context, id string) (domain.Order, error)
+	// List returns at most limit orders, newest first (by CreatedAt, ties in
+	// insertion order, latest first), each with all its lines. limit is
+	// always positive. It returns an empty slice, not an error, when there
+	// are no orders.
+	List(ctx context.Context, limit int) ([]domain.Order, error)
+}
+
+// Config configures a [Service]. The zero value of every field selects the
+// documented default.
+type Config struct {
+	// Logger receives one record per placed order. Default: a logger that
+	// discards everything.
+	Logger *slog.Logger
+	// MeterProvider provides the meter for the service's metrics. Default:
+	// the OpenTelemetry global MeterProvider.
+	MeterProvider metric.MeterProvider
+	// Now returns the current time, stamped on new orders. Default:
+	// [time.Now].
+	Now func() time.Time
+	// NewID returns a fresh, unique order ID. It must be safe for concurrent
+	// use. Default: 128 random bits from crypto/rand as 32 hex digits.
+	NewID func() string
+}
+
+// PlaceOrder is the input of [Service.PlaceOrder].
+type PlaceOrder struct {
+	// CustomerID identifies the customer placing the order.
+	CustomerID string
+	// Lines are the order lines, validated by [domain.NewOrder].
+	Lines []domain.Line
+}
+
+// Service runs the order use cases against a [Repository]. It is safe for
+// concurrent use by multiple goroutines; it holds no state of its own beyond
+// its configuration and metric instruments.
+type Service struct {
+	repo   Repository
+	log    *slog.Logger
+	now    func() time.Time
+	newID  func() string
+	placed metric.Int64Counter
+	value  metric.Int64Histogram
+}
+
+// New returns a Service storing orders in repo. It returns an error if repo is
+// nil or a metric instrument cannot be created.
+//
+// It records two metrics on cfg.MeterProvider:
+//   - cairn.shop.orders.placed, a counter of placed orders ({order});
+//   - cairn.shop.order.value, a histogram of order totals in cents ({cent}).
+func New(repo Repository, cfg Config) (*Service, error) {
+	if repo == nil {
+		return nil, fmt.Errorf("app: new service: nil repository")
+	}
+	s := &Service{repo: repo, log: cfg.Logger, now: cfg.Now, newID: cfg.NewID}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = randomID
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	meter := mp.Meter(instrumentationName)
+	var err error
+	s.placed, err = meter.Int64Counter("cairn.shop.orders.placed",
+		metric.WithDescription("Number of orders placed."),
+		metric.WithUnit("{order}"))
+	if err != nil {
+		return nil, fmt.Errorf("app: create counter cairn.shop.orders.placed: %w", err)
+	}
+	s.value, err = meter.Int64Histogram("cairn.shop.order.value",
+		metric.WithDescription("Total value of placed orders, in cents."),
+		metric.WithUnit("{cent}"),
+		metric.WithExplicitBucketBoundaries(100, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000))
+	if err != nil {
+		return nil, fmt.Errorf("app: create histogram cairn.shop.order.value: %w", err)
+	}
+	return s, nil
+}
+
+// PlaceOrder validates cmd, stores a new placed order and returns it. It
+// returns an error matching [domain.ErrInvalid] (and holding a
+// *[domain.ValidationError]) when cmd breaks an invariant, and the
+// repository's error, wrapped, when the order cannot be saved.
+//
+// On success it logs "order placed" with ctx, so a trace-aware handler can
+// correlate the record with the caller's span, and records the order metrics.
+func (s *Service) PlaceOrder(ctx context.Context, cmd PlaceOrder) (domain.Order, error) {
+	o, err := domain.NewOrder(s.newID(), cmd.CustomerID, cmd.Lines, s.now())
+	if err != nil {
+		return domain.Order{}, fmt.Errorf("place order for customer %q: %w", cmd.CustomerID, err)
+	}
+	if err := s.repo.Save(ctx, o); err != nil {
+		return domain.Order{}, fmt.Errorf("place order %s: %w", o.ID, err)
+	}
+	s.placed.Add(ctx, 1)
+	s.value.Record(ctx, o.Total)
+	s.log.InfoContext(ctx, "order placed",
+		slog.String("order_id", o.ID),
+		slog.String("customer_id", o.CustomerID),
+		slog.Int("lines", len(o.Lines)),
+		slog.Int64("total", o.Total))
+	return o, nil
+}
+
+// GetOrder returns the order with the given id. It returns an error wrapping
+// [domain.ErrNotFound] when there is none.
+func (s *Service) GetOrder(ctx context.Context, id string) (domain.Order, error) {
+	o, err := s.repo.Get(ctx, id)
+	if err != nil {
+		return domain.Order{}, fmt.Errorf("get order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// ListOrders returns up to limit orders, newest first. A limit of zero or less
+// selects [DefaultListLimit]; a limit above [MaxListLimit] is clamped to it.
+func (s *Service) ListOrders(ctx context.Context, limit int) ([]domain.Order, error) {
+	switch {
+	case limit <= 0:
+		limit = DefaultListLimit
+	case limit > MaxListLimit:
+		limit = MaxListLimit
+	}
+	orders, err := s.repo.List(ctx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list orders (limit %d): %w", limit, err)
+	}
+	return orders, nil
+}
+
+// randomID returns 128 random bits as 32 lower-case hex digits.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails; it crashes the program instead.
+	return hex.EncodeToString(b[:])
+}

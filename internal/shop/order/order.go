@@ -1,0 +1,77 @@
+// Package order wires the order service for one process: a SQLite store, the
+// use cases and the HTTP API, with the telemetry providers the caller gives.
+//
+// A command builds it with [New], wraps [Service.Handler] in otelhttp, serves
+// it, and calls [Service.Close] on shutdown.
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cairnhq/cairn/internal/shop/order/adapters/httpapi"
+	sqlitestore "github.com/cairnhq/cairn/internal/shop/order/adapters/sqlite"
+	"github.com/cairnhq/cairn/internal/shop/order/app"
+)
+
+// Config configures the order service. The zero value is valid: an in-memory
+// database and the OpenTelemetry global providers, with logs discarded.
+type Config struct {
+	// DBPath is the SQLite database file, created if missing. Empty selects
+	// a private in-memory database that lives as long as the Service.
+	DBPath string
+	// TracerProvider receives the database spans. Default: the OpenTelemetry
+	// global TracerProvider.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the service metrics. Default: the OpenTelemetry
+	// global MeterProvider.
+	MeterProvider metric.MeterProvider
+	// Logger receives the service's logs, made with the request context.
+	// Default: logs are discarded.
+	Logger *slog.Logger
+}
+
+// Service is a running order service. Its methods are safe for concurrent
+// use. Close it when done.
+type Service struct {
+	store   *sqlitestore.Store
+	handler http.Handler
+}
+
+// New opens the database (creating and migrating it as needed) and builds the
+// order service. It returns an error if the database cannot be opened.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	path := cfg.DBPath
+	if path == "" {
+		path = sqlitestore.MemoryPath
+	}
+	store, err := sqlitestore.Open(ctx, path, cfg.TracerProvider)
+	if err != nil {
+		return nil, fmt.Errorf("order: %w", err)
+	}
+	uc, err := app.New(store, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("order: %w", err), store.Close())
+	}
+	return &Service{store: store, handler: httpapi.NewHandler(uc, cfg.Logger)}, nil
+}
+
+// Handler returns the HTTP API (see package httpapi for the routes). It is
+// not instrumented: wrap it with otelhttp.NewHandler, which then names server
+// spans after the matched route pattern.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Close closes the database. Stop serving Handler before calling it: requests
+// still in flight fail.
+func (s *Service) Close() error {
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("order: close: %w", err)
+	}
+	return nil
+}

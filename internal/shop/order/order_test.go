@@ -1,0 +1,112 @@
+package order_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+
+	"github.com/cairnhq/cairn/internal/shop/order"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestTraceChain places an order through an otelhttp client and server and
+// checks that one trace links client span -> server span -> SQLite span.
+func TestTraceChain(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	prop := propagation.TraceContext{}
+
+	svc, err := order.New(t.Context(), order.Config{DBPath: filepath.Join(t.TempDir(), "orders.db"), TracerProvider: tp})
+	if err != nil {
+		t.Fatalf("order.New(...) error = %v", err)
+	}
+	defer func() {
+		if err := svc.Close(); err != nil {
+			t.Errorf("Close() error = %v", err)
+		}
+	}()
+	srv := httptest.NewServer(otelhttp.NewHandler(svc.Handler(), "order",
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop)))
+	defer srv.Close()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	defer base.CloseIdleConnections() // otelhttp.Transport does not forward CloseIdleConnections
+	client := &http.Client{Transport: otelhttp.NewTransport(base,
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop))}
+
+	body := `{"customer_id":"c1","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1299}]}`
+	req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/orders", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /orders status = %d, want 201", resp.StatusCode)
+	}
+
+	spans := exp.GetSpans()
+	var clientSpan, serverSpan, dbSpan tracetest.SpanStub
+	for _, s := range spans {
+		switch {
+		case s.SpanKind == trace.SpanKindServer:
+			serverSpan = s
+		case s.SpanKind == trace.SpanKindClient && s.Name == "INSERT orders":
+			dbSpan = s
+		case s.SpanKind == trace.SpanKindClient:
+			clientSpan = s
+		}
+	}
+	if !clientSpan.SpanContext.IsValid() || !serverSpan.SpanContext.IsValid() || !dbSpan.SpanContext.IsValid() {
+		t.Fatalf("spans = %v, want a client, a server and an INSERT orders span", names(spans))
+	}
+	tid := clientSpan.SpanContext.TraceID()
+	for _, s := range []tracetest.SpanStub{serverSpan, dbSpan} {
+		if s.SpanContext.TraceID() != tid {
+			t.Errorf("span %q trace = %s, want %s", s.Name, s.SpanContext.TraceID(), tid)
+		}
+	}
+	if serverSpan.Parent.SpanID() != clientSpan.SpanContext.SpanID() {
+		t.Errorf("server span parent = %s, want client span %s", serverSpan.Parent.SpanID(), clientSpan.SpanContext.SpanID())
+	}
+	if dbSpan.Parent.SpanID() != serverSpan.SpanContext.SpanID() {
+		t.Errorf("db span parent = %s, want server span %s", dbSpan.Parent.SpanID(), serverSpan.SpanContext.SpanID())
+	}
+	if serverSpan.Name != "POST /orders" {
+		t.Errorf("server span name = %q, want %q", serverSpan.Name, "POST /orders")
+	}
+}
+
+func names(spans tracetest.SpanStubs) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Name+"/"+s.SpanKind.String())
+	}
+	return out
+}
+
+func TestZeroConfig(t *testing.T) {
+	svc, err := order.New(t.Context(), order.Config{})
+	if err != nil {
+		t.Fatalf("order.New(Config{}) error = %v", err)
+	}
+	defer svc.Close()
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("GET /healthz status = %d, want 200", rec.Code)
+	}
+}
