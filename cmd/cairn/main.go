@@ -110,7 +110,8 @@ func printReport(w io.Writer, rep demo.Report) {
 	l := rep.Load
 	fmt.Fprintf(w, "\ncairn demo stopped\n")
 	fmt.Fprintf(w, "  requests       %d sent, %d ok, %d failed, %d skipped\n", l.Sent, l.Succeeded, l.Failed, l.Skipped)
-	fmt.Fprintf(w, "  latency        p50 %s  p95 %s  p99 %s\n", l.P50, l.P95, l.P99)
+	us := time.Microsecond
+	fmt.Fprintf(w, "  latency        p50 %s  p95 %s  p99 %s\n", l.P50.Round(us), l.P95.Round(us), l.P99.Round(us))
 	if rep.FirstServed > 0 {
 		fmt.Fprintf(w, "  first request  served %s after start\n", rep.FirstServed.Round(time.Millisecond))
 	}

@@ -87,12 +87,13 @@ type Demo struct {
 	dataDir string
 	tempDir bool
 
-	console  *console.Console
-	order    *order.Service
-	orderTel *telemetry.Telemetry
-	loadTel  *telemetry.Telemetry
-	servers  []*server
-	failed   chan error // servers that stopped on their own
+	console    *console.Console
+	consoleTel *telemetry.Telemetry // logging only
+	order      *order.Service
+	orderTel   *telemetry.Telemetry
+	loadTel    *telemetry.Telemetry
+	servers    []*server
+	failed     chan error // servers that stopped on their own
 
 	firstOnce   sync.Once
 	firstServed time.Duration
@@ -187,21 +188,21 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		return nil, fmt.Errorf("demo: data directory %s: %w", d.dataDir, err)
 	}
 
-	// The console: it only logs, to the demo's log file through the order
-	// telemetry below; it exports nothing of its own, which would loop.
-	d.console = console.New(console.Options{})
-	d.serve("console OTLP receiver", otlpLn, d.console.OTLPHandler())
-	d.serve("console UI", consoleLn, d.console.UIHandler())
-
+	// Every component logs to its own rotating file under the data
+	// directory, at one level shared through the admin listener. The order
+	// service and the load generator also export traces, metrics and logs
+	// to the console over OTLP/HTTP; the console exports nothing, which
+	// would loop.
 	level := new(slog.LevelVar)
-	newTelemetry := func(service string) (*telemetry.Telemetry, error) {
+	newTelemetry := func(service string, export bool) (*telemetry.Telemetry, error) {
 		return telemetry.Setup(ctx, telemetry.Config{
 			ServiceName:     service,
 			ServiceVersion:  buildinfo.Version(),
-			TracesExporter:  "otlp",
-			MetricsExporter: "otlp",
-			LogsExporter:    "otlp",
-			Protocol:        "http/protobuf",
+			Disabled:        !export,
+			TracesExporter:  telemetry.ExporterOTLP,
+			MetricsExporter: telemetry.ExporterOTLP,
+			LogsExporter:    telemetry.ExporterOTLP,
+			Protocol:        telemetry.ProtocolHTTPProtobuf,
 			Endpoint:        "http://" + d.addrs.OTLP,
 			BatchTimeout:    cfg.ExportInterval,
 			ExportInterval:  cfg.ExportInterval,
@@ -214,11 +215,19 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 			},
 		})
 	}
-	if d.orderTel, err = newTelemetry("order"); err != nil {
+	if d.consoleTel, err = newTelemetry("console", false); err != nil {
+		closeListeners(lns)
+		return nil, fmt.Errorf("demo: console logging: %w", err)
+	}
+	d.console = console.New(console.Options{Logger: d.consoleTel.Logger()})
+	d.serve("console OTLP receiver", otlpLn, d.console.OTLPHandler())
+	d.serve("console UI", consoleLn, d.console.UIHandler())
+
+	if d.orderTel, err = newTelemetry("order", true); err != nil {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: order telemetry: %w", err)
 	}
-	if d.loadTel, err = newTelemetry("loadgen"); err != nil {
+	if d.loadTel, err = newTelemetry("loadgen", true); err != nil {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: load generator telemetry: %w", err)
 	}
@@ -407,6 +416,11 @@ func (d *Demo) closeAll(ctx context.Context) error {
 		}
 	}
 	shutdown("console OTLP receiver", "console UI")
+	if d.consoleTel != nil {
+		if err := d.consoleTel.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("demo: close console log: %w", err))
+		}
+	}
 	if d.tempDir {
 		if err := os.RemoveAll(d.dataDir); err != nil {
 			errs = append(errs, fmt.Errorf("demo: remove %s: %w", d.dataDir, err))

@@ -219,7 +219,7 @@ func TestDemoKeepsDataDir(t *testing.T) {
 	if _, err := d.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"orders.db", "logs/order.log"} {
+	for _, name := range []string{"orders.db", "logs/order.log", "logs/loadgen.log", "logs/console.log"} {
 		if _, err := os.Stat(cfg.DataDir + "/" + name); err != nil {
 			t.Errorf("data dir lacks %s after the demo: %v", name, err)
 		}
