@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
@@ -46,6 +47,31 @@ func resolveOTLP(cfg *Config, sig signal, path string) (otlpSettings, error) {
 	return s, nil
 }
 
+// otlpOptions builds one OTLP exporter package's options from s and cfg.
+// Each package (trace, metric and log; gRPC and HTTP) declares its own
+// option type, so the caller passes that package's constructors.
+func otlpOptions[O any](s otlpSettings, cfg *Config,
+	insecure func() O,
+	endpointURL func(string) O,
+	headers func(map[string]string) O,
+	timeout func(time.Duration) O,
+) []O {
+	var opts []O
+	if cfg.Insecure {
+		opts = append(opts, insecure())
+	}
+	if s.endpoint != "" {
+		opts = append(opts, endpointURL(s.endpoint))
+	}
+	if s.headers != nil {
+		opts = append(opts, headers(s.headers))
+	}
+	if cfg.ExportTimeout > 0 {
+		opts = append(opts, timeout(cfg.ExportTimeout))
+	}
+	return opts
+}
+
 func newOTLPSpanExporter(ctx context.Context, cfg *Config) (sdktrace.SpanExporter, error) {
 	s, err := resolveOTLP(cfg, signalTraces, "/v1/traces")
 	if err != nil {
@@ -53,35 +79,11 @@ func newOTLPSpanExporter(ctx context.Context, cfg *Config) (sdktrace.SpanExporte
 	}
 	var exp sdktrace.SpanExporter
 	if s.protocol == ProtocolGRPC {
-		var opts []otlptracegrpc.Option
-		if cfg.Insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		if s.endpoint != "" {
-			opts = append(opts, otlptracegrpc.WithEndpointURL(s.endpoint))
-		}
-		if s.headers != nil {
-			opts = append(opts, otlptracegrpc.WithHeaders(s.headers))
-		}
-		if cfg.ExportTimeout > 0 {
-			opts = append(opts, otlptracegrpc.WithTimeout(cfg.ExportTimeout))
-		}
-		exp, err = otlptracegrpc.New(ctx, opts...)
+		exp, err = otlptracegrpc.New(ctx, otlpOptions(s, cfg, otlptracegrpc.WithInsecure,
+			otlptracegrpc.WithEndpointURL, otlptracegrpc.WithHeaders, otlptracegrpc.WithTimeout)...)
 	} else {
-		var opts []otlptracehttp.Option
-		if cfg.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if s.endpoint != "" {
-			opts = append(opts, otlptracehttp.WithEndpointURL(s.endpoint))
-		}
-		if s.headers != nil {
-			opts = append(opts, otlptracehttp.WithHeaders(s.headers))
-		}
-		if cfg.ExportTimeout > 0 {
-			opts = append(opts, otlptracehttp.WithTimeout(cfg.ExportTimeout))
-		}
-		exp, err = otlptracehttp.New(ctx, opts...)
+		exp, err = otlptracehttp.New(ctx, otlpOptions(s, cfg, otlptracehttp.WithInsecure,
+			otlptracehttp.WithEndpointURL, otlptracehttp.WithHeaders, otlptracehttp.WithTimeout)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP %s trace exporter: %w", s.protocol, err)
@@ -96,35 +98,11 @@ func newOTLPMetricExporter(ctx context.Context, cfg *Config) (sdkmetric.Exporter
 	}
 	var exp sdkmetric.Exporter
 	if s.protocol == ProtocolGRPC {
-		var opts []otlpmetricgrpc.Option
-		if cfg.Insecure {
-			opts = append(opts, otlpmetricgrpc.WithInsecure())
-		}
-		if s.endpoint != "" {
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL(s.endpoint))
-		}
-		if s.headers != nil {
-			opts = append(opts, otlpmetricgrpc.WithHeaders(s.headers))
-		}
-		if cfg.ExportTimeout > 0 {
-			opts = append(opts, otlpmetricgrpc.WithTimeout(cfg.ExportTimeout))
-		}
-		exp, err = otlpmetricgrpc.New(ctx, opts...)
+		exp, err = otlpmetricgrpc.New(ctx, otlpOptions(s, cfg, otlpmetricgrpc.WithInsecure,
+			otlpmetricgrpc.WithEndpointURL, otlpmetricgrpc.WithHeaders, otlpmetricgrpc.WithTimeout)...)
 	} else {
-		var opts []otlpmetrichttp.Option
-		if cfg.Insecure {
-			opts = append(opts, otlpmetrichttp.WithInsecure())
-		}
-		if s.endpoint != "" {
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(s.endpoint))
-		}
-		if s.headers != nil {
-			opts = append(opts, otlpmetrichttp.WithHeaders(s.headers))
-		}
-		if cfg.ExportTimeout > 0 {
-			opts = append(opts, otlpmetrichttp.WithTimeout(cfg.ExportTimeout))
-		}
-		exp, err = otlpmetrichttp.New(ctx, opts...)
+		exp, err = otlpmetrichttp.New(ctx, otlpOptions(s, cfg, otlpmetrichttp.WithInsecure,
+			otlpmetrichttp.WithEndpointURL, otlpmetrichttp.WithHeaders, otlpmetrichttp.WithTimeout)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP %s metric exporter: %w", s.protocol, err)
@@ -139,35 +117,11 @@ func newOTLPLogExporter(ctx context.Context, cfg *Config) (sdklog.Exporter, erro
 	}
 	var exp sdklog.Exporter
 	if s.protocol == ProtocolGRPC {
-		var opts []otlploggrpc.Option
-		if cfg.Insecure {
-			opts = append(opts, otlploggrpc.WithInsecure())
-		}
-		if s.endpoint != "" {
-			opts = append(opts, otlploggrpc.WithEndpointURL(s.endpoint))
-		}
-		if s.headers != nil {
-			opts = append(opts, otlploggrpc.WithHeaders(s.headers))
-		}
-		if cfg.ExportTimeout > 0 {
-			opts = append(opts, otlploggrpc.WithTimeout(cfg.ExportTimeout))
-		}
-		exp, err = otlploggrpc.New(ctx, opts...)
+		exp, err = otlploggrpc.New(ctx, otlpOptions(s, cfg, otlploggrpc.WithInsecure,
+			otlploggrpc.WithEndpointURL, otlploggrpc.WithHeaders, otlploggrpc.WithTimeout)...)
 	} else {
-		var opts []otlploghttp.Option
-		if cfg.Insecure {
-			opts = append(opts, otlploghttp.WithInsecure())
-		}
-		if s.endpoint != "" {
-			opts = append(opts, otlploghttp.WithEndpointURL(s.endpoint))
-		}
-		if s.headers != nil {
-			opts = append(opts, otlploghttp.WithHeaders(s.headers))
-		}
-		if cfg.ExportTimeout > 0 {
-			opts = append(opts, otlploghttp.WithTimeout(cfg.ExportTimeout))
-		}
-		exp, err = otlploghttp.New(ctx, opts...)
+		exp, err = otlploghttp.New(ctx, otlpOptions(s, cfg, otlploghttp.WithInsecure,
+			otlploghttp.WithEndpointURL, otlploghttp.WithHeaders, otlploghttp.WithTimeout)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP %s log exporter: %w", s.protocol, err)
