@@ -11,6 +11,12 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"go.opentelemetry.io/contrib/bridges/otelslog"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/cairnhq/cairn/telemetry"
 )
 
@@ -28,7 +34,7 @@ func (discardLogs) Export(context.Context, []sdklog.Record) error { return nil }
 func (discardLogs) Shutdown(context.Context) error                { return nil }
 func (discardLogs) ForceFlush(context.Context) error              { return nil }
 
-// setup builds the instrumented configuration: every span sampled, batch
+// setup builds cairn's instrumented configuration: every span sampled, batch
 // span and log processors, metrics recorded into the Prometheus reader, one
 // log line per request exported as an OTel log record (no console output).
 func setup(b *testing.B) *telemetry.Telemetry {
@@ -51,6 +57,49 @@ func setup(b *testing.B) *telemetry.Telemetry {
 	return tel
 }
 
+// handWired is the peer: the same signals wired by hand from the
+// OpenTelemetry Go SDK, otelhttp and the otelslog bridge, as a team would
+// without cairn. It shows what cairn's layer adds over the SDK itself.
+type handWired struct {
+	tp     *sdktrace.TracerProvider
+	mp     *sdkmetric.MeterProvider
+	lp     *sdklog.LoggerProvider
+	prop   propagation.TextMapPropagator
+	logger *slog.Logger
+}
+
+func setupByHand(b *testing.B) *handWired {
+	b.Helper()
+	reader, err := prometheus.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &handWired{
+		tp: sdktrace.NewTracerProvider(
+			sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(discardSpans{}))),
+		mp:   sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		lp:   sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(discardLogs{}))),
+		prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}
+	h.logger = slog.New(otelslog.NewHandler("bench", otelslog.WithLoggerProvider(h.lp)))
+	b.Cleanup(func() {
+		ctx := context.Background()
+		h.tp.Shutdown(ctx)
+		h.mp.Shutdown(ctx)
+		h.lp.Shutdown(ctx)
+	})
+	return h
+}
+
+func (h *handWired) options() []otelhttp.Option {
+	return []otelhttp.Option{
+		otelhttp.WithTracerProvider(h.tp),
+		otelhttp.WithMeterProvider(h.mp),
+		otelhttp.WithPropagators(h.prop),
+	}
+}
+
 var body = []byte(`{"id":"4f3c2a1b","status":"placed","total":2598}` + "\n")
 
 // orders is the handler under test: a ServeMux route that answers a small
@@ -68,7 +117,8 @@ func orders(logger *slog.Logger) http.Handler {
 }
 
 // BenchmarkTelemetryHandler is one request served in memory: the cost the
-// instrumentation adds on the server, isolated from the network.
+// instrumentation adds on the server, isolated from the network. Variants:
+// bare (no telemetry), otel (the SDK wired by hand), cairn (telemetry.Setup).
 func BenchmarkTelemetryHandler(b *testing.B) {
 	run := func(b *testing.B, h http.Handler) {
 		req := httptest.NewRequest("GET", "/orders/4f3c2a1b", nil)
@@ -83,7 +133,11 @@ func BenchmarkTelemetryHandler(b *testing.B) {
 		}
 	}
 	b.Run("variant=bare", func(b *testing.B) { run(b, orders(nil)) })
-	b.Run("variant=instrumented", func(b *testing.B) {
+	b.Run("variant=otel", func(b *testing.B) {
+		h := setupByHand(b)
+		run(b, otelhttp.NewHandler(orders(h.logger), "orders", h.options()...))
+	})
+	b.Run("variant=cairn", func(b *testing.B) {
 		tel := setup(b)
 		run(b, tel.Handler(orders(tel.Logger()), "orders"))
 	})
@@ -114,7 +168,12 @@ func BenchmarkTelemetryRoundTrip(b *testing.B) {
 	b.Run("variant=bare", func(b *testing.B) {
 		run(b, orders(nil), func(rt http.RoundTripper) http.RoundTripper { return rt })
 	})
-	b.Run("variant=instrumented", func(b *testing.B) {
+	b.Run("variant=otel", func(b *testing.B) {
+		h := setupByHand(b)
+		run(b, otelhttp.NewHandler(orders(h.logger), "orders", h.options()...),
+			func(rt http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(rt, h.options()...) })
+	})
+	b.Run("variant=cairn", func(b *testing.B) {
 		tel := setup(b)
 		run(b, tel.Handler(orders(tel.Logger()), "orders"), tel.Transport)
 	})
