@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/cairnhq/cairn/problem"
 )
 
 // Limits of the list endpoints.
@@ -46,7 +48,7 @@ func (c *Console) lookupTrace(id traceID) ([]*span, []*logRecord, error) {
 	spans, _ := c.store.trace(id)
 	logs := c.store.queryLogs(logQuery{TraceID: id})
 	if len(spans) == 0 && len(logs) == 0 {
-		return nil, nil, errorf(http.StatusNotFound, "console: trace %s not found (never received, or evicted)", id)
+		return nil, nil, problem.Errorf(http.StatusNotFound, "console: trace %s not found (never received, or evicted)", id)
 	}
 	sortLogsByTime(logs)
 	if spans == nil {
@@ -72,7 +74,7 @@ func (c *Console) apiLogs(w http.ResponseWriter, r *http.Request) error {
 	q := logQuery{Service: r.URL.Query().Get("service"), Limit: limit}
 	if s := r.URL.Query().Get("trace_id"); s != "" {
 		if q.TraceID, err = parseTraceID(s); err != nil {
-			return &httpError{Code: http.StatusBadRequest, Msg: err.Error()}
+			return &problem.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 		}
 	}
 	logs := c.store.queryLogs(q)
@@ -107,7 +109,7 @@ func limitParam(r *http.Request, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > maxListLimit {
-		return 0, errorf(http.StatusBadRequest, "console: limit %q: want an integer from 1 to %d", s, maxListLimit)
+		return 0, problem.Errorf(http.StatusBadRequest, "console: limit %q: want an integer from 1 to %d", s, maxListLimit)
 	}
 	return n, nil
 }
@@ -116,7 +118,7 @@ func limitParam(r *http.Request, def int) (int, error) {
 func traceIDParam(r *http.Request) (traceID, error) {
 	id, err := parseTraceID(r.PathValue("traceID"))
 	if err != nil {
-		return id, &httpError{Code: http.StatusBadRequest, Msg: err.Error()}
+		return id, &problem.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 	}
 	return id, nil
 }
@@ -131,24 +133,4 @@ func writeJSON(w http.ResponseWriter, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(body, '\n'))
 	return nil
-}
-
-// problem is an RFC 9457 problem details body.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-}
-
-func writeProblem(w http.ResponseWriter, he *httpError) {
-	body, _ := json.Marshal(problem{
-		Type:   "about:blank",
-		Title:  http.StatusText(he.Code),
-		Status: he.Code,
-		Detail: he.Msg,
-	})
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(he.Code)
-	_, _ = w.Write(append(body, '\n'))
 }

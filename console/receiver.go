@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cairnhq/cairn/problem"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -36,7 +37,7 @@ func (c *Console) newOTLPHandler() http.Handler {
 	mux.Handle("/v1/logs", c.otlp(c.exportLogs))
 	mux.Handle("/v1/metrics", c.otlp(c.exportMetrics))
 	mux.Handle("/", c.otlp(func(w http.ResponseWriter, r *http.Request) error {
-		return errorf(http.StatusNotFound, "console: no OTLP endpoint at %s; use /v1/traces, /v1/logs or /v1/metrics", r.URL.Path)
+		return problem.Errorf(http.StatusNotFound, "console: no OTLP endpoint at %s; use /v1/traces, /v1/logs or /v1/metrics", r.URL.Path)
 	}))
 	return mux
 }
@@ -50,18 +51,18 @@ func (c *Console) otlp(h handlerFunc) http.Handler {
 		if err == nil {
 			return
 		}
-		he := asHTTPError(err)
-		logError(c.log, r, he)
-		if he.Code == http.StatusMethodNotAllowed {
+		he := problem.From(err)
+		problem.Log(c.log, slog.LevelDebug, r, he, err)
+		if he.Status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		body, merr := proto.Marshal(&spb.Status{Code: rpcCode(he.Code), Message: he.Msg})
+		body, merr := proto.Marshal(&spb.Status{Code: rpcCode(he.Status), Message: he.Detail})
 		if merr != nil {
-			http.Error(w, he.Msg, he.Code)
+			http.Error(w, he.Detail, he.Status)
 			return
 		}
 		w.Header().Set("Content-Type", protobufType)
-		w.WriteHeader(he.Code)
+		w.WriteHeader(he.Status)
 		_, _ = w.Write(body)
 	})
 }
@@ -144,7 +145,7 @@ func (c *Console) logRejected(r *http.Request, n int, msg string) {
 // body within the size limit and unmarshals it into msg.
 func (c *Console) decode(w http.ResponseWriter, r *http.Request, msg proto.Message) error {
 	if r.Method != http.MethodPost {
-		return errorf(http.StatusMethodNotAllowed, "console: method %s not allowed; OTLP/HTTP exports use POST", r.Method)
+		return problem.Errorf(http.StatusMethodNotAllowed, "console: method %s not allowed; OTLP/HTTP exports use POST", r.Method)
 	}
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
@@ -154,9 +155,9 @@ func (c *Console) decode(w http.ResponseWriter, r *http.Request, msg proto.Messa
 		return err
 	}
 	if err := proto.Unmarshal(body, msg); err != nil {
-		return &httpError{
-			Code: http.StatusBadRequest,
-			Msg:  "console: decode " + string(msg.ProtoReflect().Descriptor().Name()) + ": " + err.Error(),
+		return &problem.Error{
+			Status: http.StatusBadRequest,
+			Detail: "console: decode " + string(msg.ProtoReflect().Descriptor().Name()) + ": " + err.Error(),
 		}
 	}
 	return nil
@@ -164,25 +165,25 @@ func (c *Console) decode(w http.ResponseWriter, r *http.Request, msg proto.Messa
 
 func checkContentType(header string) error {
 	if header == "" {
-		return errorf(http.StatusUnsupportedMediaType, "console: missing Content-Type; send %s", protobufType)
+		return problem.Errorf(http.StatusUnsupportedMediaType, "console: missing Content-Type; send %s", protobufType)
 	}
 	mt, _, err := mime.ParseMediaType(header)
 	if err != nil {
-		return errorf(http.StatusUnsupportedMediaType, "console: bad Content-Type %q; send %s", header, protobufType)
+		return problem.Errorf(http.StatusUnsupportedMediaType, "console: bad Content-Type %q; send %s", header, protobufType)
 	}
 	switch mt {
 	case protobufType:
 		return nil
 	case "application/json":
-		return errorf(http.StatusUnsupportedMediaType, "console: OTLP/JSON is not supported yet; send %s (set the exporter's protocol to http/protobuf)", protobufType)
+		return problem.Errorf(http.StatusUnsupportedMediaType, "console: OTLP/JSON is not supported yet; send %s (set the exporter's protocol to http/protobuf)", protobufType)
 	}
-	return errorf(http.StatusUnsupportedMediaType, "console: unsupported Content-Type %q; send %s", mt, protobufType)
+	return problem.Errorf(http.StatusUnsupportedMediaType, "console: unsupported Content-Type %q; send %s", mt, protobufType)
 }
 
 // readBody reads the request body, decompressing gzip, and fails with 413
 // when the body, compressed or not, exceeds limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	tooLarge := errorf(http.StatusRequestEntityTooLarge, "console: request body exceeds %d bytes", limit)
+	tooLarge := problem.Errorf(http.StatusRequestEntityTooLarge, "console: request body exceeds %d bytes", limit)
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
@@ -198,7 +199,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		defer gz.Close()
 		rd = gz
 	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, "console: unsupported Content-Encoding %q; use gzip or none", enc)
+		return nil, problem.Errorf(http.StatusUnsupportedMediaType, "console: unsupported Content-Encoding %q; use gzip or none", enc)
 	}
 	data, err := io.ReadAll(io.LimitReader(rd, limit+1))
 	if err != nil {
@@ -212,11 +213,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // bodyError maps a body read failure to 413 when the limit was hit and to
 // 400 otherwise.
-func bodyError(err error, tooLarge *httpError, msg string) error {
+func bodyError(err error, tooLarge *problem.Error, msg string) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return tooLarge
 	}
-	return &httpError{Code: http.StatusBadRequest, Msg: msg + ": " + err.Error()}
+	return &problem.Error{Status: http.StatusBadRequest, Detail: msg + ": " + err.Error()}
 }
 
 // writeProto answers 200 with the protobuf encoding of m.

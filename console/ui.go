@@ -5,10 +5,13 @@ import (
 	"cmp"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cairnhq/cairn/problem"
 )
 
 // refreshSeconds is how often the recent-traces page reloads itself.
@@ -27,7 +30,7 @@ func (c *Console) newUIHandler() http.Handler {
 	mux.Handle("GET /api/metrics", c.ui(c.apiMetrics))
 	mux.Handle("GET /api/stats", c.ui(c.apiStats))
 	mux.Handle("GET /", c.ui(func(w http.ResponseWriter, r *http.Request) error {
-		return errorf(http.StatusNotFound, "console: no page at %s", r.URL.Path)
+		return problem.Errorf(http.StatusNotFound, "console: no page at %s", r.URL.Path)
 	}))
 	return securityHeaders(mux)
 }
@@ -53,20 +56,20 @@ func (c *Console) ui(h handlerFunc) http.Handler {
 		if err == nil {
 			return
 		}
-		he := asHTTPError(err)
-		logError(c.log, r, he)
+		he := problem.From(err)
+		problem.Log(c.log, slog.LevelDebug, r, he, err)
 		if strings.HasPrefix(r.URL.Path, "/api/") {
-			writeProblem(w, he)
+			problem.Write(w, r, he)
 			return
 		}
 		var buf bytes.Buffer
-		data := errorPage{Code: he.Code, Title: http.StatusText(he.Code), Message: he.Msg}
+		data := errorPage{Code: he.Status, Title: http.StatusText(he.Status), Message: he.Detail}
 		if terr := c.pages.ExecuteTemplate(&buf, "error.html", data); terr != nil {
-			http.Error(w, he.Msg, he.Code)
+			http.Error(w, he.Detail, he.Status)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(he.Code)
+		w.WriteHeader(he.Status)
 		_, _ = w.Write(buf.Bytes())
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhq/cairn/problem"
 	"github.com/google/go-cmp/cmp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -202,7 +203,7 @@ func TestAPI(t *testing.T) {
 		"/api/logs?trace_id=123":         400,
 		"/api/nope":                      404,
 	} {
-		var p problem
+		var p problem.Details
 		getJSON(t, c, target, code, &p)
 		if p.Status != code || !strings.HasPrefix(p.Detail, "console: ") {
 			t.Errorf("GET %s problem = %+v, want status %d and a console: detail", target, p, code)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cairnhq/cairn/problem"
 )
 
 // maxLevelBody bounds the body of PUT /loglevel.
@@ -51,9 +53,9 @@ func (t *Telemetry) AdminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("GET /loglevel", t.errorHandler(t.getLevel))
-	mux.Handle("PUT /loglevel", t.errorHandler(t.putLevel))
-	mux.Handle("GET /healthz", t.errorHandler(func(w http.ResponseWriter, _ *http.Request) error {
+	mux.Handle("GET /loglevel", problem.Handler(t.logger, t.getLevel))
+	mux.Handle("PUT /loglevel", problem.Handler(t.logger, t.putLevel))
+	mux.Handle("GET /healthz", problem.Handler(t.logger, func(w http.ResponseWriter, _ *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))
 	return mux
@@ -104,13 +106,13 @@ func (t *Telemetry) getLevel(w http.ResponseWriter, _ *http.Request) error {
 func (t *Telemetry) putLevel(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLevelBody))
 	if err != nil {
-		return &httpError{Code: http.StatusRequestEntityTooLarge, Msg: "body too large", Err: err}
+		return &problem.Error{Status: http.StatusRequestEntityTooLarge, Detail: "body too large", Err: err}
 	}
 	raw := strings.TrimSpace(string(body))
 	if strings.HasPrefix(raw, "{") {
 		var b levelBody
 		if err := json.Unmarshal([]byte(raw), &b); err != nil || b.Level == nil {
-			return &httpError{Code: http.StatusBadRequest, Msg: fmt.Sprintf(`bad body %q: want a level or {"level":"debug"}`, raw), Err: err}
+			return &problem.Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf(`bad body %q: want a level or {"level":"debug"}`, raw), Err: err}
 		}
 		// Accept both {"level":"debug"} and {"level":-4}.
 		var s string
@@ -121,61 +123,13 @@ func (t *Telemetry) putLevel(w http.ResponseWriter, r *http.Request) error {
 	}
 	l, err := parseLevel(raw)
 	if err != nil {
-		return &httpError{Code: http.StatusBadRequest, Msg: err.Error()}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 	}
 	old := t.level.Level()
 	t.level.Set(l)
 	t.logger.LogAttrs(r.Context(), slog.LevelInfo, "log level changed",
 		slog.String("from", old.String()), slog.String("to", l.String()))
 	return writeJSON(w, http.StatusOK, map[string]string{"level": l.String()})
-}
-
-// httpError is an error with the status code and the message safe to show
-// the client; Err, if any, is logged but not shown.
-type httpError struct {
-	Code int
-	Msg  string
-	Err  error
-}
-
-func (e *httpError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %v", e.Code, e.Msg, e.Err)
-	}
-	return fmt.Sprintf("%d %s", e.Code, e.Msg)
-}
-
-func (e *httpError) Unwrap() error { return e.Err }
-
-// errorHandler adapts a handler that returns an error: an *httpError is
-// answered with its code and message, anything else with 500 and a generic
-// message; both as application/problem+json, and logged with the request's
-// trace context.
-func (t *Telemetry) errorHandler(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		he, ok := errors.AsType[*httpError](err)
-		if !ok {
-			he = &httpError{Code: http.StatusInternalServerError, Msg: "internal error", Err: err}
-		}
-		level := slog.LevelWarn
-		if he.Code >= 500 {
-			level = slog.LevelError
-		}
-		t.logger.LogAttrs(r.Context(), level, "admin request failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", he.Code), slog.Any("error", err))
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(he.Code)
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"title":  http.StatusText(he.Code),
-			"status": he.Code,
-			"detail": he.Msg,
-		})
-	})
 }
 
 // writeJSON answers with v. It always returns nil: once the header is

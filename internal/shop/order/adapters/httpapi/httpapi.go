@@ -39,6 +39,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/shop/order/app"
 	"github.com/cairnhq/cairn/internal/shop/order/domain"
+	"github.com/cairnhq/cairn/problem"
 )
 
 // MaxBodyBytes is the largest request body the handler reads; larger bodies
@@ -100,45 +101,6 @@ type OrderList struct {
 	Orders []Order `json:"orders"`
 }
 
-// Problem is an RFC 9457 problem details object, the body of every error
-// response.
-type Problem struct {
-	// Type is a URI identifying the problem type; "about:blank" means the
-	// problem is described by Status alone.
-	Type string `json:"type"`
-	// Title is the HTTP status text of Status.
-	Title string `json:"title"`
-	// Status is the HTTP status code.
-	Status int `json:"status"`
-	// Detail explains this occurrence, safe to show to the client.
-	Detail string `json:"detail,omitempty"`
-	// TraceID is the W3C trace ID of the request, when it was traced.
-	TraceID string `json:"trace_id,omitempty"`
-}
-
-// Error is an error a handler returns to choose the response status and the
-// detail shown to the client. Err, if set, is the cause; it is logged for
-// server errors but never shown.
-type Error struct {
-	// Status is the HTTP status code of the response.
-	Status int
-	// Detail is the problem detail shown to the client.
-	Detail string
-	// Err is the underlying cause, or nil.
-	Err error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("http %d: %s: %v", e.Status, e.Detail, e.Err)
-	}
-	return fmt.Sprintf("http %d: %s", e.Status, e.Detail)
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
-
 // handlerFunc is an HTTP handler that returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
@@ -180,50 +142,35 @@ func (a *api) handle(mux *http.ServeMux, pattern string, fn handlerFunc) {
 // body and, for server errors, a log record.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
-	p := Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal server error"}
-	var (
-		he *Error
-		ve *domain.ValidationError
-	)
+	e := &problem.Error{Status: http.StatusInternalServerError, Detail: "internal server error", Err: err}
+	var ve *domain.ValidationError
 	switch {
-	case errors.As(err, &he):
-		p.Status, p.Detail = he.Status, he.Detail
+	case errors.As(err, &e):
 	case errors.As(err, &ve):
-		p.Status, p.Detail = http.StatusBadRequest, ve.Error()
+		e = &problem.Error{Status: http.StatusBadRequest, Detail: ve.Error(), Err: err}
 	case errors.Is(err, domain.ErrNotFound):
-		p.Status, p.Detail = http.StatusNotFound, "order not found"
+		e = &problem.Error{Status: http.StatusNotFound, Detail: "order not found", Err: err}
 		if id := r.PathValue("id"); id != "" {
-			p.Detail = fmt.Sprintf("order %q not found", id)
+			e.Detail = fmt.Sprintf("order %q not found", id)
 		}
 	case errors.Is(err, domain.ErrAlreadyExists):
-		p.Status, p.Detail = http.StatusConflict, "order already exists"
+		e = &problem.Error{Status: http.StatusConflict, Detail: "order already exists", Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		p.Status, p.Detail = http.StatusServiceUnavailable, "request timed out"
+		e = &problem.Error{Status: http.StatusServiceUnavailable, Detail: "request timed out", Err: err}
 	case ctx.Err() != nil:
 		// The client went away, so whatever failed (the store may report an
 		// interrupted query rather than context.Canceled) is no server fault,
 		// and nobody will read the answer.
-		p.Status, p.Detail = http.StatusServiceUnavailable, "request canceled"
+		e = &problem.Error{Status: http.StatusServiceUnavailable, Detail: "request canceled", Err: err}
 		a.log.DebugContext(ctx, "request canceled",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Any("error", err))
 	}
-	p.Title = http.StatusText(p.Status)
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		p.TraceID = sc.TraceID().String()
+	if e.Status >= 500 && ctx.Err() == nil {
+		problem.Log(a.log, slog.LevelDebug, r, e, err)
 	}
-	if p.Status >= 500 && ctx.Err() == nil {
-		a.log.ErrorContext(ctx, "request failed",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", p.Status),
-			slog.Any("error", err))
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p) // the status is sent; a write error means the client left
+	problem.Write(w, r, e)
 }
 
 // writeJSON writes v as the JSON body with the given status.
@@ -245,7 +192,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &Error{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("Content-Type %q is not application/json", ct)}
+			return &problem.Error{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("Content-Type %q is not application/json", ct)}
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -258,7 +205,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		if errors.As(err, &mbe) {
 			return decodeError(err)
 		}
-		return &Error{Status: http.StatusBadRequest, Detail: "request body must contain a single JSON object"}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: "request body must contain a single JSON object"}
 	}
 	return nil
 }
@@ -272,23 +219,23 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
+		return &problem.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
 	case errors.As(err, &syn):
-		return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &Error{Status: http.StatusBadRequest, Detail: "malformed JSON: body ends unexpectedly"}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: "malformed JSON: body ends unexpectedly"}
 	case errors.Is(err, io.EOF):
-		return &Error{Status: http.StatusBadRequest, Detail: "request body is empty; want a JSON object"}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: "request body is empty; want a JSON object"}
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("request body is a JSON %s, want a JSON object", typ.Value)}
+			return &problem.Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("request body is a JSON %s, want a JSON object", typ.Value)}
 		}
-		return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("field %q: want %s, got JSON %s", field, typ.Type, typ.Value)}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("field %q: want %s, got JSON %s", field, typ.Type, typ.Value)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return &Error{Status: http.StatusBadRequest, Detail: "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")}
 	default:
-		return &Error{Status: http.StatusBadRequest, Detail: "cannot read request body", Err: err}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: "cannot read request body", Err: err}
 	}
 }
 
@@ -322,7 +269,7 @@ func (a *api) listOrders(w http.ResponseWriter, r *http.Request) error {
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return &Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("query parameter limit %q is not a positive integer", s)}
+			return &problem.Error{Status: http.StatusBadRequest, Detail: fmt.Sprintf("query parameter limit %q is not a positive integer", s)}
 		}
 		limit = n
 	}

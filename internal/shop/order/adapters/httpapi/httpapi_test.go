@@ -25,6 +25,7 @@ import (
 	sqlitestore "github.com/cairnhq/cairn/internal/shop/order/adapters/sqlite"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
 	"github.com/cairnhq/cairn/internal/shop/order/domain"
+	"github.com/cairnhq/cairn/problem"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -199,8 +200,8 @@ func TestProblems(t *testing.T) {
 			if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 				t.Errorf("Content-Type = %q, want application/problem+json", ct)
 			}
-			want := httpapi.Problem{Type: "about:blank", Title: http.StatusText(tt.wantStatus), Status: tt.wantStatus, Detail: tt.wantDetail}
-			if diff := cmp.Diff(want, decode[httpapi.Problem](t, r)); diff != "" {
+			want := problem.Details{Type: "about:blank", Title: http.StatusText(tt.wantStatus), Status: tt.wantStatus, Detail: tt.wantDetail}
+			if diff := cmp.Diff(want, decode[problem.Details](t, r)); diff != "" {
 				t.Errorf("problem mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -236,11 +237,11 @@ func TestServerErrorIsLoggedWithTraceAndHidden(t *testing.T) {
 	if rec.Code != 500 {
 		t.Fatalf("status = %d, want 500", rec.Code)
 	}
-	var p httpapi.Problem
+	var p problem.Details
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 		t.Fatal(err)
 	}
-	want := httpapi.Problem{Type: "about:blank", Title: "Internal Server Error", Status: 500,
+	want := problem.Details{Type: "about:blank", Title: "Internal Server Error", Status: 500,
 		Detail: "internal server error", TraceID: span.SpanContext().TraceID().String()}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("problem mismatch (-want +got):\n%s", diff)
