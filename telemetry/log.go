@@ -51,8 +51,12 @@ func newFormatHandler(format string, w io.Writer, addSource bool, replace func([
 	return slog.NewTextHandler(w, opts)
 }
 
-// Enabled reports whether level is at or above the shared level.
+// Enabled reports whether level is at or above the shared level and some
+// output is configured.
 func (h *fanout) Enabled(_ context.Context, level slog.Level) bool {
+	if h.otel == nil && h.console == nil && h.file == nil {
+		return false
+	}
 	return level >= h.level.Level()
 }
 

@@ -53,6 +53,8 @@ type Telemetry struct {
 	level    *slog.LevelVar
 	logger   *slog.Logger
 	registry *prometheus.Registry
+	tracing  bool // tp is an SDK provider
+	metering bool // mp is an SDK provider
 	otelLogs bool // lp is an SDK provider
 
 	// closers run in order on Shutdown.
@@ -191,6 +193,7 @@ func (t *Telemetry) setupTraces(ctx context.Context, cfg *Config, consoleOut io.
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	t.tp = tp
+	t.tracing = true
 	t.addCloser("traces", tp.Shutdown)
 	return nil
 }
@@ -248,6 +251,7 @@ func (t *Telemetry) setupMetrics(ctx context.Context, cfg *Config, consoleOut io
 	}
 	mp := sdkmetric.NewMeterProvider(opts...)
 	t.mp = mp
+	t.metering = true
 	t.addCloser("metrics", mp.Shutdown)
 	if !cfg.NoRuntimeMetrics {
 		if err := runtime.Start(runtime.WithMeterProvider(mp)); err != nil {
