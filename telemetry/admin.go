@@ -105,8 +105,11 @@ func (t *Telemetry) getLevel(w http.ResponseWriter, _ *http.Request) error {
 
 func (t *Telemetry) putLevel(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLevelBody))
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &problem.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body exceeds %d bytes", mbe.Limit), Err: err}
+	}
 	if err != nil {
-		return &problem.Error{Status: http.StatusRequestEntityTooLarge, Detail: "body too large", Err: err}
+		return &problem.Error{Status: http.StatusBadRequest, Detail: "cannot read body", Err: err}
 	}
 	raw := strings.TrimSpace(string(body))
 	if strings.HasPrefix(raw, "{") {
@@ -127,7 +130,9 @@ func (t *Telemetry) putLevel(w http.ResponseWriter, r *http.Request) error {
 	}
 	old := t.level.Level()
 	t.level.Set(l)
-	t.logger.LogAttrs(r.Context(), slog.LevelInfo, "log level changed",
+	// Recorded at Info, or at the new level when that is higher, so the
+	// change itself always passes the level it sets.
+	t.logger.LogAttrs(r.Context(), max(slog.LevelInfo, l), "log level changed",
 		slog.String("from", old.String()), slog.String("to", l.String()))
 	return writeJSON(w, http.StatusOK, map[string]string{"level": l.String()})
 }

@@ -181,3 +181,20 @@ func TestServeAdmin(t *testing.T) {
 		t.Errorf("ServeAdmin = %v, want nil after cancel", err)
 	}
 }
+
+// A change to a level above Info is itself recorded, and an oversized body
+// is refused with 413.
+func TestAdminLogLevelChangeRecorded(t *testing.T) {
+	h := newHarness(t, nil)
+	admin := h.tel.AdminHandler()
+	if rec := do(t, admin, "PUT", "/loglevel", "error"); rec.Code != 200 {
+		t.Fatalf("PUT error = %d %s, want 200", rec.Code, rec.Body)
+	}
+	if out := h.out.String(); !strings.Contains(out, `"msg":"log level changed"`) || !strings.Contains(out, `"to":"ERROR"`) {
+		t.Errorf("console = %s, want the change to ERROR recorded", out)
+	}
+	rec := do(t, admin, "PUT", "/loglevel", strings.Repeat("d", 1<<20))
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "body exceeds") {
+		t.Errorf("PUT 1 MiB = %d %s, want 413 naming the limit", rec.Code, rec.Body)
+	}
+}

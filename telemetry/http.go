@@ -25,8 +25,9 @@ import (
 // http.route attribute once the route is known, as the semantic conventions
 // ask.
 //
-// When the instance collects neither traces nor metrics (Disabled, or both
-// exporters "none"), Handler only extracts the caller's trace context and
+// When the instance collects neither traces nor metrics (Disabled, or
+// traces and metrics exporters "none" with NoPrometheus and no test
+// readers), Handler only extracts the caller's trace context and
 // baggage into the request context, so log records stay correlated, and
 // costs next to nothing.
 func (t *Telemetry) Handler(h http.Handler, operation string) http.Handler {

@@ -133,6 +133,17 @@ func BenchmarkTelemetryHandler(b *testing.B) {
 		}
 	}
 	b.Run("variant=bare", func(b *testing.B) { run(b, orders(nil)) })
+	b.Run("variant=disabled", func(b *testing.B) {
+		// Telemetry switched off (OTEL_SDK_DISABLED=true, no console
+		// output): what the instrumented code costs when nothing is
+		// collected.
+		tel, err := telemetry.Setup(context.Background(), telemetry.Config{Disabled: true, LogOutput: io.Discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { tel.Shutdown(context.Background()) })
+		run(b, tel.Handler(orders(tel.Logger()), "orders"))
+	})
 	b.Run("variant=otel", func(b *testing.B) {
 		h := setupByHand(b)
 		run(b, otelhttp.NewHandler(orders(h.logger), "orders", h.options()...))
