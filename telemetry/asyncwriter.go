@@ -14,10 +14,13 @@ import (
 // ErrWriterClosed is returned by [AsyncWriter.Write] after Close or Shutdown.
 var ErrWriterClosed = errors.New("telemetry: async writer closed")
 
-// DroppedMetricName is the OpenTelemetry counter that
-// [AsyncWriter.RegisterDropMetric] reports; Prometheus exposes it as
-// cairn_log_dropped_total.
-const DroppedMetricName = "cairn.log.dropped"
+// Metric names of the counters [AsyncWriter.RegisterMetrics] reports;
+// Prometheus exposes them as cairn_log_dropped_total and
+// cairn_log_write_errors_total.
+const (
+	DroppedMetricName     = "cairn.log.dropped"
+	WriteErrorsMetricName = "cairn.log.write_errors"
+)
 
 // maxPooledBuffer is the largest buffer AsyncWriter keeps for reuse; larger
 // records are copied into a buffer that is left to the garbage collector.
@@ -35,10 +38,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // [NewAsyncWriter] and exits in Close or Shutdown, which must be called once
 // the writer is no longer needed.
 type AsyncWriter struct {
-	w       io.Writer
-	queue   chan *[]byte
-	done    chan struct{} // closed when run has returned
-	dropped atomic.Uint64
+	w           io.Writer
+	queue       chan *[]byte
+	done        chan struct{} // closed when run has returned
+	dropped     atomic.Uint64
+	writeErrors atomic.Uint64
 
 	// mu makes closing the queue exclusive with Write's send; Write holds
 	// it for reading so writers do not serialise on each other.
@@ -90,6 +94,11 @@ func (a *AsyncWriter) Write(p []byte) (int, error) {
 // queue was full.
 func (a *AsyncWriter) Dropped() uint64 { return a.dropped.Load() }
 
+// WriteErrors returns how many queued records the underlying writer failed
+// to write (a full disk, a removed directory). Such records are lost; the
+// first error is also returned by Close.
+func (a *AsyncWriter) WriteErrors() uint64 { return a.writeErrors.Load() }
+
 // Close stops accepting writes, waits until every queued record has been
 // written, closes the underlying writer if it is an io.Closer and stops the
 // goroutine. It returns the first error of the underlying writer's Write or
@@ -119,22 +128,29 @@ func (a *AsyncWriter) Shutdown(ctx context.Context) error {
 	}
 }
 
-// RegisterDropMetric reports Dropped as the monotonic counter
-// [DroppedMetricName] (unit {record}) on meter. Unregister the returned
-// registration to stop reporting.
-func (a *AsyncWriter) RegisterDropMetric(meter metric.Meter) (metric.Registration, error) {
-	c, err := meter.Int64ObservableCounter(DroppedMetricName,
+// RegisterMetrics reports Dropped and WriteErrors as the monotonic counters
+// [DroppedMetricName] and [WriteErrorsMetricName] (unit {record}) on meter.
+// Unregister the returned registration to stop reporting.
+func (a *AsyncWriter) RegisterMetrics(meter metric.Meter) (metric.Registration, error) {
+	dropped, err := meter.Int64ObservableCounter(DroppedMetricName,
 		metric.WithUnit("{record}"),
 		metric.WithDescription("Log records dropped because the log file writer's queue was full."))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: create %s: %w", DroppedMetricName, err)
 	}
-	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(c, int64(a.Dropped()))
-		return nil
-	}, c)
+	failed, err := meter.Int64ObservableCounter(WriteErrorsMetricName,
+		metric.WithUnit("{record}"),
+		metric.WithDescription("Log records lost because the log file could not be written."))
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: register %s: %w", DroppedMetricName, err)
+		return nil, fmt.Errorf("telemetry: create %s: %w", WriteErrorsMetricName, err)
+	}
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(dropped, int64(a.Dropped()))
+		o.ObserveInt64(failed, int64(a.WriteErrors()))
+		return nil
+	}, dropped, failed)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: register log writer metrics: %w", err)
 	}
 	return reg, nil
 }
@@ -142,8 +158,11 @@ func (a *AsyncWriter) RegisterDropMetric(meter metric.Meter) (metric.Registratio
 func (a *AsyncWriter) run() {
 	defer close(a.done)
 	for bp := range a.queue {
-		if _, err := a.w.Write(*bp); err != nil && a.err == nil {
-			a.err = err
+		if _, err := a.w.Write(*bp); err != nil {
+			a.writeErrors.Add(1)
+			if a.err == nil {
+				a.err = err
+			}
 		}
 		putBuffer(bp)
 	}

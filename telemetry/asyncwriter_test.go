@@ -58,7 +58,7 @@ func TestAsyncWriterDrops(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(context.Background())
-	if _, err := w.RegisterDropMetric(mp.Meter("test")); err != nil {
+	if _, err := w.RegisterMetrics(mp.Meter("test")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -153,8 +153,12 @@ func (errWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") 
 func TestAsyncWriterError(t *testing.T) {
 	w := NewAsyncWriter(errWriter{}, 0)
 	w.Write([]byte("x"))
+	w.Write([]byte("y"))
 	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Close = %v, want the write error", err)
+	}
+	if got := w.WriteErrors(); got != 2 {
+		t.Errorf("WriteErrors() = %d, want 2", got)
 	}
 }
 

@@ -323,7 +323,7 @@ func (t *Telemetry) setupLogger(cfg *Config) error {
 			return err
 		}
 		t.addCloser("log file", w.Shutdown)
-		if _, err := w.RegisterDropMetric(t.mp.Meter(ScopeName)); err != nil {
+		if _, err := w.RegisterMetrics(t.mp.Meter(ScopeName)); err != nil {
 			return err
 		}
 		h.file = newFormatHandler(format, w, cfg.AddSource, cfg.ReplaceAttr)
