@@ -198,3 +198,58 @@ func TestChecksCatchOffenders(t *testing.T) {
 		t.Errorf("repotest itself: testMain = %v, %v, want true", p.testMain, err)
 	}
 }
+
+// TestShopArrowsPointInward checks the hexagonal rule of every shop service
+// (LAYOUT.md): domain imports nothing of the project; app imports only its
+// own service's domain; adapters never import another service.
+func TestShopArrowsPointInward(t *testing.T) {
+	root := moduleRoot(t)
+	const module = "github.com/cairnhq/cairn/"
+	services, err := filepath.Glob(filepath.Join(root, "internal", "shop", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, svc := range services {
+		name := filepath.Base(svc)
+		own := module + "internal/shop/" + name + "/"
+		rings := map[string]func(imp string) bool{
+			"domain":   func(imp string) bool { return !strings.HasPrefix(imp, module) },
+			"app":      func(imp string) bool { return !strings.HasPrefix(imp, module) || imp == own+"domain" },
+			"adapters": func(imp string) bool { return !strings.HasPrefix(imp, module+"internal/shop/") || strings.HasPrefix(imp, own) },
+		}
+		for ring, allowed := range rings {
+			dir := filepath.Join(svc, ring)
+			err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					if os.IsNotExist(err) {
+						return filepath.SkipDir
+					}
+					return err
+				}
+				if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+					return nil
+				}
+				f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+				if err != nil {
+					return err
+				}
+				checked++
+				for _, is := range f.Imports {
+					imp := strings.Trim(is.Path.Value, `"`)
+					if !allowed(imp) {
+						rel, _ := filepath.Rel(root, path)
+						t.Errorf("%s (%s ring of %s) imports %s: arrows must point inward", rel, ring, name, imp)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no shop service files checked; the walk is broken")
+	}
+}
