@@ -214,9 +214,11 @@ func TestShopArrowsPointInward(t *testing.T) {
 		name := filepath.Base(svc)
 		own := module + "internal/shop/" + name + "/"
 		rings := map[string]func(imp string) bool{
-			"domain":   func(imp string) bool { return !strings.HasPrefix(imp, module) },
-			"app":      func(imp string) bool { return !strings.HasPrefix(imp, module) || imp == own+"domain" },
-			"adapters": func(imp string) bool { return !strings.HasPrefix(imp, module+"internal/shop/") || strings.HasPrefix(imp, own) },
+			"domain": func(imp string) bool { return !strings.HasPrefix(imp, module) },
+			"app":    func(imp string) bool { return !strings.HasPrefix(imp, module) || imp == own+"domain" },
+			"adapters": func(imp string) bool {
+				return !strings.HasPrefix(imp, module+"internal/shop/") || strings.HasPrefix(imp, own)
+			},
 		}
 		for ring, allowed := range rings {
 			dir := filepath.Join(svc, ring)
