@@ -1,0 +1,70 @@
+package budget
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metric names and attribute keys the budgets report.
+const (
+	WithdrawalsMetricName = "resilience.budget.withdrawals"
+	TokensMetricName      = "resilience.budget.tokens"
+
+	PolicyNameKey = attribute.Key("resilience.policy.name")
+	OutcomeKey    = attribute.Key("resilience.outcome")
+)
+
+// Outcomes of Withdraw, the values of [OutcomeKey].
+const (
+	OutcomeGranted = "granted"
+	OutcomeDenied  = "denied"
+)
+
+const scopeName = "github.com/cairnhq/cairn/resilience/budget"
+
+const (
+	outcomeGranted = iota
+	outcomeDenied
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{OutcomeGranted, OutcomeDenied}
+
+// instruments holds a budget's instruments and the measurement options of
+// every attribute set it records, built once so recording allocates
+// nothing.
+type instruments struct {
+	withdrawals metric.Int64Counter
+	outcomeOpts [numOutcomes][]metric.AddOption
+}
+
+func (in *instruments) init(name string, mp metric.MeterProvider, tokens func() float64) error {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(scopeName)
+	var err error
+	in.withdrawals, err = m.Int64Counter(WithdrawalsMetricName,
+		metric.WithDescription("Retry budget withdrawals by outcome."),
+		metric.WithUnit("{withdrawal}"))
+	if err != nil {
+		return err
+	}
+	nameAttr := PolicyNameKey.String(name)
+	for o := range outcomeNames {
+		set := attribute.NewSet(nameAttr, OutcomeKey.String(outcomeNames[o]))
+		in.outcomeOpts[o] = []metric.AddOption{metric.WithAttributeSet(set)}
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(nameAttr))
+	_, err = m.Float64ObservableGauge(TokensMetricName,
+		metric.WithDescription("Tokens (grpc) or retries (percent) the budget holds."),
+		metric.WithUnit("{token}"),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(tokens(), opt)
+			return nil
+		}))
+	return err
+}
