@@ -95,7 +95,7 @@ type Error struct {
 
 // Error describes the failure.
 func (e *Error) Error() string {
-	return fmt.Sprintf("retry: %s: gave up after %d attempts (%s): %v", e.Name, e.Attempts, e.Reason, e.Err)
+	return fmt.Sprintf("retry %q: gave up after %d attempts (%s): %v", e.Name, e.Attempts, e.Reason, e.Err)
 }
 
 // Unwrap returns the error of the last attempt and, if set, Cause.

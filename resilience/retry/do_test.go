@@ -50,7 +50,7 @@ func TestDoMaxAttempts(t *testing.T) {
 		if !errors.As(err, &re) || re.Reason != ReasonMaxAttempts || re.Attempts != 3 || !errors.Is(err, errBoom) {
 			t.Fatalf("Do = %v, want max_attempts after 3", err)
 		}
-		if got := err.Error(); got != "retry: db: gave up after 3 attempts (max_attempts): boom" {
+		if got := err.Error(); got != `retry "db": gave up after 3 attempts (max_attempts): boom` {
 			t.Fatalf("Error() = %q", got)
 		}
 		if len(*calls) != 3 || (*calls)[2] != 2*time.Second {

@@ -1,0 +1,307 @@
+// Package resilience composes the policies of its subpackages (circuit
+// breaker, bulkhead, rate limiter, retry, timeout, fallback and policies of
+// your own) into a Pipeline that runs a call through them in an explicit
+// outer-to-inner order:
+//
+//	p, err := resilience.New[Order](
+//		resilience.Fallback(cached),     // outermost
+//		resilience.Retry(retryPolicy),
+//		resilience.CircuitBreaker(breaker),
+//		resilience.Timeout(2*time.Second), // innermost
+//	)
+//	order, err := p.Execute(ctx, fetchOrder)
+//
+// A Pipeline interprets its stages rather than nesting closures (see
+// docs/adr/0001-resilience-pipeline.md): the built-in stages are handled by
+// concrete type, so running a call through a circuit breaker, a bulkhead, a
+// rate limiter and a retry allocates nothing when the call succeeds. A
+// timeout allocates the derived context it must give the callee.
+//
+// Every error a stage produces is its policy's typed error, matching the
+// policy package's sentinel ([circuitbreaker.ErrOpen], [bulkhead.ErrFull],
+// [ratelimit.ErrLimited], [ErrTimeout]) and wrapping the context's error
+// where the context ended the call.
+//
+// A Pipeline is immutable and safe for concurrent use. To change policies at
+// runtime, keep it in an atomic.Pointer and swap in a new one; policy state
+// (a breaker's window, a limiter's tokens) lives in the policy objects, which
+// the new pipeline may reuse.
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnhq/cairn/resilience/bulkhead"
+	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/ratelimit"
+	"github.com/cairnhq/cairn/resilience/retry"
+)
+
+// kind is what a stage does.
+type kind int
+
+const (
+	kindBreaker kind = iota + 1
+	kindBulkhead
+	kindRateLimit
+	kindRetry
+	kindTimeout
+	kindFallback
+	kindPolicy
+)
+
+// Stage is one step of a Pipeline, made by [CircuitBreaker], [Bulkhead],
+// [RateLimit], [Retry], [Timeout], [Fallback] or [Custom]. The zero Stage is
+// invalid.
+type Stage struct {
+	kind     kind
+	breaker  *circuitbreaker.Breaker
+	bulkhead *bulkhead.Bulkhead
+	limiter  ratelimit.Limiter
+	limit    string // the limiter's name, for its errors
+	retry    retry.Policy
+	timeout  time.Duration
+	typed    any    // Fallback's func or Custom's Policy, of the pipeline's T
+	typeName string // for the error when typed does not match T
+}
+
+// CircuitBreaker is a stage that lets calls through b: a call the breaker
+// rejects fails with its [*circuitbreaker.OpenError], and the outcome of
+// every admitted call is recorded.
+func CircuitBreaker(b *circuitbreaker.Breaker) Stage {
+	return Stage{kind: kindBreaker, breaker: b}
+}
+
+// Bulkhead is a stage that holds one of b's slots for the rest of the
+// pipeline, queueing as b is configured; a rejected call fails with b's
+// [*bulkhead.RejectedError].
+func Bulkhead(b *bulkhead.Bulkhead) Stage {
+	return Stage{kind: kindBulkhead, bulkhead: b}
+}
+
+// RateLimit is a stage that takes one token from l; a refused call fails
+// with a [*ratelimit.LimitedError] named name, carrying the decision's
+// RetryAfter.
+func RateLimit(name string, l ratelimit.Limiter) Stage {
+	return Stage{kind: kindRateLimit, limiter: l, limit: name}
+}
+
+// Retry is a stage that runs the rest of the pipeline again, as
+// [retry.Do] does, while p says a failure may be retried. Put it outside
+// the circuit breaker so a rejection by an open breaker is not retried
+// (retry.Policy.RetryIf can exclude circuitbreaker.ErrOpen otherwise).
+func Retry(p retry.Policy) Stage {
+	return Stage{kind: kindRetry, retry: p}
+}
+
+// Timeout is a stage that gives the rest of the pipeline a context that
+// ends after d. When d passes first, the call fails with a [*TimeoutError]
+// wrapping context.DeadlineExceeded. When the caller's own deadline comes
+// sooner, no context is derived and nothing is allocated.
+func Timeout(d time.Duration) Stage {
+	return Stage{kind: kindTimeout, timeout: d}
+}
+
+// Fallback is a stage that answers a failed call with f's result instead:
+// f receives the error of the rest of the pipeline. Its T must be the
+// pipeline's.
+func Fallback[T any](f func(ctx context.Context, err error) (T, error)) Stage {
+	return Stage{kind: kindFallback, typed: f, typeName: fmt.Sprintf("%T", f)}
+}
+
+// Custom is a stage that runs a policy of your own. Its T must be the
+// pipeline's.
+func Custom[T any](p Policy[T]) Stage {
+	return Stage{kind: kindPolicy, typed: p, typeName: fmt.Sprintf("%T", p)}
+}
+
+// Policy is a stage of your own. Execute runs the call by calling
+// next.Run, zero or more times, and may act before and after. It must be
+// safe for concurrent use.
+type Policy[T any] interface {
+	Execute(ctx context.Context, next Next[T]) (T, error)
+}
+
+// Next runs the rest of a pipeline from a [Policy].
+type Next[T any] struct {
+	p  *Pipeline[T]
+	i  int
+	fn func(context.Context) (T, error)
+}
+
+// Run runs the stages after the calling policy and then the call itself.
+func (n Next[T]) Run(ctx context.Context) (T, error) { return n.p.run(ctx, n.i, n.fn) }
+
+// ErrTimeout is matched by the [*TimeoutError] of a [Timeout] stage.
+var ErrTimeout = errors.New("resilience: timeout")
+
+// TimeoutError is the error of a call that a [Timeout] stage ended. It
+// matches [ErrTimeout] and wraps the call's own error, which is usually
+// context.DeadlineExceeded.
+type TimeoutError struct {
+	// After is the stage's timeout.
+	After time.Duration
+	// Err is the error the call returned when its context ended.
+	Err error
+}
+
+// Error names the timeout and the call's error.
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("resilience: timeout after %s: %v", e.After, e.Err)
+}
+
+// Is reports whether target is [ErrTimeout].
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// Unwrap returns the call's error.
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// fallbackFunc and friends are the typed parts of stages, resolved by New.
+type resolved[T any] struct {
+	Stage
+	fallback func(context.Context, error) (T, error)
+	policy   Policy[T]
+}
+
+// Pipeline runs calls through its stages, the first outermost. It is
+// immutable and safe for concurrent use. Build it with [New].
+type Pipeline[T any] struct {
+	stages []resolved[T]
+}
+
+// New returns a Pipeline of the given stages, the first outermost. It
+// returns an error naming the stage when a stage is the zero Stage, lacks
+// its policy, has a negative timeout or an invalid retry policy, or was made
+// by Fallback or Custom for another result type than T.
+func New[T any](stages ...Stage) (*Pipeline[T], error) {
+	p := &Pipeline[T]{stages: make([]resolved[T], len(stages))}
+	var errs []error
+	for i, s := range stages {
+		r := resolved[T]{Stage: s}
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("resilience: stage %d: "+format, append([]any{i}, args...)...))
+		}
+		switch s.kind {
+		case kindBreaker:
+			if s.breaker == nil {
+				bad("circuit breaker is nil")
+			}
+		case kindBulkhead:
+			if s.bulkhead == nil {
+				bad("bulkhead is nil")
+			}
+		case kindRateLimit:
+			if s.limiter == nil {
+				bad("rate limiter %q is nil", s.limit)
+			}
+		case kindRetry:
+			if err := s.retry.Validate(); err != nil {
+				bad("%w", err)
+			}
+		case kindTimeout:
+			if s.timeout <= 0 {
+				bad("timeout %v is not positive", s.timeout)
+			}
+		case kindFallback:
+			f, ok := s.typed.(func(context.Context, error) (T, error))
+			if !ok {
+				bad("fallback %s does not return the pipeline's result type %T", s.typeName, *new(T))
+			}
+			r.fallback = f
+		case kindPolicy:
+			pol, ok := s.typed.(Policy[T])
+			if !ok {
+				bad("policy %s is not a resilience.Policy[%T]", s.typeName, *new(T))
+			}
+			r.policy = pol
+		default:
+			bad("zero Stage; make stages with CircuitBreaker, Bulkhead, RateLimit, Retry, Timeout, Fallback or Custom")
+		}
+		p.stages[i] = r
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Execute runs fn through the pipeline's stages with ctx and returns its
+// result, or the error of the stage that stopped it. If ctx is already done,
+// Execute returns ctx's error without running anything.
+func (p *Pipeline[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return p.run(ctx, 0, fn)
+}
+
+// run executes stage i around the rest of the pipeline. Built-in stages are
+// handled by concrete type, so nothing escapes to the heap on the success
+// path.
+func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if i == len(p.stages) {
+		return fn(ctx)
+	}
+	s := &p.stages[i]
+	switch s.kind {
+	case kindBreaker:
+		permit, err := s.breaker.AllowContext(ctx)
+		if err != nil {
+			return zero, err
+		}
+		v, err := p.run(ctx, i+1, fn)
+		permit.DoneContext(ctx, err)
+		return v, err
+
+	case kindBulkhead:
+		permit, err := s.bulkhead.Acquire(ctx)
+		if err != nil {
+			return zero, err
+		}
+		defer permit.Release()
+		return p.run(ctx, i+1, fn)
+
+	case kindRateLimit:
+		if d := s.limiter.AllowN(time.Now(), 1); !d.Allowed {
+			return zero, &ratelimit.LimitedError{Limit: s.limit, RetryAfter: d.RetryAfter}
+		}
+		return p.run(ctx, i+1, fn)
+
+	case kindRetry:
+		var v T
+		err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
+			var err error
+			v, err = p.run(ctx, i+1, fn)
+			return err
+		})
+		return v, err
+
+	case kindTimeout:
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
+			return p.run(ctx, i+1, fn)
+		}
+		tctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		v, err := p.run(tctx, i+1, fn)
+		if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+			return v, &TimeoutError{After: s.timeout, Err: err}
+		}
+		return v, err
+
+	case kindFallback:
+		v, err := p.run(ctx, i+1, fn)
+		if err == nil {
+			return v, nil
+		}
+		return s.fallback(ctx, err)
+
+	case kindPolicy:
+		return s.policy.Execute(ctx, Next[T]{p: p, i: i + 1, fn: fn})
+	}
+	panic("resilience: unknown stage kind") // New admits no other
+}
