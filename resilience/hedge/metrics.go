@@ -1,0 +1,96 @@
+package hedge
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metric names, span event name and attribute keys the hedgers report.
+const (
+	AttemptsMetricName = "resilience.hedge.attempts"
+	WinsMetricName     = "resilience.hedge.wins"
+	DeniedMetricName   = "resilience.hedge.denied"
+	DelayMetricName    = "resilience.hedge.delay"
+
+	SentEventName = "resilience.hedge.sent"
+
+	PolicyNameKey = attribute.Key("resilience.policy.name")
+	OutcomeKey    = attribute.Key("resilience.outcome")
+	// AttemptKey is the number of the attempt a span event reports, the
+	// first being 1 and the first hedge 2.
+	AttemptKey = attribute.Key("resilience.hedge.attempt")
+)
+
+// Kinds of attempt, the values of [OutcomeKey] on the attempts and wins
+// counters.
+const (
+	OutcomePrimary = "primary"
+	OutcomeHedge   = "hedge"
+)
+
+const scopeName = "github.com/cairnhq/cairn/resilience/hedge"
+
+const (
+	kindPrimary = iota
+	kindHedge
+	numKinds
+)
+
+var kindNames = [numKinds]string{OutcomePrimary, OutcomeHedge}
+
+// instruments holds a hedger's instruments and the measurement options of
+// every attribute set it records, built once so recording allocates
+// nothing.
+type instruments struct {
+	attempts metric.Int64Counter
+	wins     metric.Int64Counter
+	denied   metric.Int64Counter
+	kindOpts [numKinds][]metric.AddOption
+	nameOpts []metric.AddOption
+	nameAttr attribute.KeyValue
+}
+
+func (in *instruments) init(h *Hedger, mp metric.MeterProvider) error {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(scopeName)
+	var err error
+	in.attempts, err = m.Int64Counter(AttemptsMetricName,
+		metric.WithDescription("Attempts started by the hedger, primary or hedge."),
+		metric.WithUnit("{attempt}"))
+	if err != nil {
+		return err
+	}
+	in.wins, err = m.Int64Counter(WinsMetricName,
+		metric.WithDescription("Calls won by the primary or a hedged attempt."),
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return err
+	}
+	in.denied, err = m.Int64Counter(DeniedMetricName,
+		metric.WithDescription("Hedged attempts the budget denied."),
+		metric.WithUnit("{attempt}"))
+	if err != nil {
+		return err
+	}
+	in.nameAttr = PolicyNameKey.String(h.name)
+	for k := range kindNames {
+		set := attribute.NewSet(in.nameAttr, OutcomeKey.String(kindNames[k]))
+		in.kindOpts[k] = []metric.AddOption{metric.WithAttributeSet(set)}
+	}
+	nameSet := attribute.NewSet(in.nameAttr)
+	in.nameOpts = []metric.AddOption{metric.WithAttributeSet(nameSet)}
+	delayOpt := metric.WithAttributeSet(nameSet)
+	_, err = m.Float64ObservableGauge(DelayMetricName,
+		metric.WithDescription("Current hedging delay."),
+		metric.WithUnit("s"),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(h.Delay().Seconds(), delayOpt)
+			return nil
+		}))
+	return err
+}
