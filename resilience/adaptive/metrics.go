@@ -1,0 +1,79 @@
+package adaptive
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metric names and attribute keys the limiters report.
+const (
+	CallsMetricName    = "resilience.adaptive.calls"
+	LimitMetricName    = "resilience.adaptive.limit"
+	InFlightMetricName = "resilience.adaptive.inflight"
+
+	PolicyNameKey = attribute.Key("resilience.policy.name")
+	OutcomeKey    = attribute.Key("resilience.outcome")
+)
+
+const scopeName = "github.com/cairnhq/cairn/resilience/adaptive"
+
+// outcome is the resilience.outcome of a call.
+type outcome int
+
+const (
+	outAdmitted outcome = iota
+	outRejected
+	outDropped
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"admitted", "rejected", "dropped"}
+
+// instruments holds a limiter's instruments and the measurement options of
+// every attribute set it records, built once so recording allocates
+// nothing.
+type instruments struct {
+	calls   metric.Int64Counter
+	addOpts [numOutcomes][]metric.AddOption
+}
+
+func (in *instruments) init(l *Limiter, mp metric.MeterProvider) error {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(scopeName)
+	var err error
+	in.calls, err = m.Int64Counter(CallsMetricName,
+		metric.WithDescription("Calls through the adaptive limiter by outcome."),
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return err
+	}
+	name := PolicyNameKey.String(l.name)
+	for o := range outcomeNames {
+		set := attribute.NewSet(name, OutcomeKey.String(outcomeNames[o]))
+		in.addOpts[o] = []metric.AddOption{metric.WithAttributeSet(set)}
+	}
+	nameOpt := metric.WithAttributeSet(attribute.NewSet(name))
+	_, err = m.Int64ObservableGauge(LimitMetricName,
+		metric.WithDescription("Current concurrency limit of the adaptive limiter."),
+		metric.WithUnit("{call}"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(l.Limit()), nameOpt)
+			return nil
+		}))
+	if err != nil {
+		return err
+	}
+	_, err = m.Int64ObservableGauge(InFlightMetricName,
+		metric.WithDescription("Calls in flight through the adaptive limiter."),
+		metric.WithUnit("{call}"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(l.InFlight()), nameOpt)
+			return nil
+		}))
+	return err
+}
