@@ -1,0 +1,314 @@
+package resiliencehttp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairnhq/cairn/resilience"
+	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/retry"
+)
+
+// countingTransport counts the responses its base returns and how many of
+// their bodies were closed.
+type countingTransport struct {
+	base           *http.Transport
+	opened, closed atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	c.opened.Add(1)
+	resp.Body = &closeCounter{ReadCloser: resp.Body, n: &c.closed}
+	return resp, nil
+}
+
+func (c *countingTransport) CloseIdleConnections() { c.base.CloseIdleConnections() }
+
+type closeCounter struct {
+	io.ReadCloser
+	once sync.Once
+	n    *atomic.Int64
+}
+
+func (c *closeCounter) Close() error {
+	c.once.Do(func() { c.n.Add(1) })
+	return c.ReadCloser.Close()
+}
+
+// newClient returns a client whose transport runs p over a counting
+// transport; both are cleaned up with t.
+func newClient(t *testing.T, p *resilience.Pipeline[*http.Response]) (*http.Client, *countingTransport) {
+	t.Helper()
+	ct := &countingTransport{base: &http.Transport{}}
+	client := &http.Client{Transport: NewTransport(ct, p, TransportConfig{})}
+	t.Cleanup(client.CloseIdleConnections)
+	return client, ct
+}
+
+func mustPipeline[T any](t *testing.T, stages ...resilience.Stage) *resilience.Pipeline[T] {
+	t.Helper()
+	p, err := resilience.New[T](stages...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func retryPolicy(attempts int) retry.Policy {
+	return retry.Policy{
+		MaxAttempts: attempts,
+		Backoff:     retry.Backoff{Kind: retry.KindConstant, Initial: time.Millisecond},
+		Pushback:    RetryAfterPushback,
+	}
+}
+
+// readAll reads and closes resp's body.
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestTransportRetriesAndReplaysBody(t *testing.T) {
+	const payload = "the request body"
+	var (
+		mu     sync.Mutex
+		bodies []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		n := len(bodies)
+		mu.Unlock()
+		if n < 3 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "busy %d", n)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	client, ct := newClient(t, mustPipeline[*http.Response](t, resilience.Retry(retryPolicy(3))))
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Test", "1")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200", resp.StatusCode)
+	}
+	if got := readAll(t, resp); got != "ok" {
+		t.Errorf("body = %q, want ok", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 3 {
+		t.Fatalf("server saw %d requests, want 3", len(bodies))
+	}
+	for i, b := range bodies {
+		if b != payload {
+			t.Errorf("request %d body = %q, want %q", i, b, payload)
+		}
+	}
+	if len(req.Header) != 1 || req.Header.Get("X-Test") != "1" {
+		t.Errorf("caller's request header changed: %v", req.Header)
+	}
+	if o, c := ct.opened.Load(), ct.closed.Load(); o != 3 || c != 3 {
+		t.Errorf("responses opened %d, closed %d; want 3, 3", o, c)
+	}
+}
+
+func TestTransportNonReplayableBodyIsSentOnce(t *testing.T) {
+	for _, pushback := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pushback=%v", pushback), func(t *testing.T) {
+			var hits atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				hits.Add(1)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprint(w, "unavailable")
+			}))
+			defer srv.Close()
+			pol := retryPolicy(3)
+			if !pushback {
+				pol.Pushback = nil
+			}
+			client, ct := newClient(t, mustPipeline[*http.Response](t, resilience.Retry(pol)))
+
+			req, err := http.NewRequest(http.MethodPost, srv.URL, io.NopCloser(strings.NewReader("once")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.GetBody != nil {
+				t.Fatal("GetBody set; the test needs a non-replayable body")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("status = %d, want 503", resp.StatusCode)
+			}
+			if got := readAll(t, resp); got != "unavailable" {
+				t.Errorf("body = %q", got)
+			}
+			if n := hits.Load(); n != 1 {
+				t.Errorf("server saw %d requests, want 1", n)
+			}
+			if o, c := ct.opened.Load(), ct.closed.Load(); o != 1 || c != 1 {
+				t.Errorf("responses opened %d, closed %d; want 1, 1", o, c)
+			}
+		})
+	}
+}
+
+func TestTransportReturnsLastResponseWhenGivingUp(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		w.Header().Set("X-Attempt", fmt.Sprint(n))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "down %d", n)
+	}))
+	defer srv.Close()
+	client, ct := newClient(t, mustPipeline[*http.Response](t, resilience.Retry(retryPolicy(3))))
+
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("X-Attempt") != "3" {
+		t.Errorf("got status %d of attempt %s, want 503 of attempt 3", resp.StatusCode, resp.Header.Get("X-Attempt"))
+	}
+	if got := readAll(t, resp); got != "down 3" {
+		t.Errorf("body = %q, want %q", got, "down 3")
+	}
+	if o, c := ct.opened.Load(), ct.closed.Load(); o != 3 || c != 3 {
+		t.Errorf("responses opened %d, closed %d; want 3, 3", o, c)
+	}
+}
+
+func TestTransportBreakerOpens(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	b, err := circuitbreaker.New(circuitbreaker.Config{WindowSize: 2, MinimumCalls: 2, OpenDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, ct := newClient(t, mustPipeline[*http.Response](t, resilience.CircuitBreaker(b)))
+
+	for range 2 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("status = %d, want 502", resp.StatusCode)
+		}
+		readAll(t, resp)
+	}
+	resp, err := client.Get(srv.URL)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("got status %d, want an error", resp.StatusCode)
+	}
+	if !errors.Is(err, circuitbreaker.ErrOpen) {
+		t.Errorf("err = %v, want circuitbreaker.ErrOpen", err)
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("server saw %d requests, want 2", n)
+	}
+	if o, c := ct.opened.Load(), ct.closed.Load(); o != 2 || c != 2 {
+		t.Errorf("responses opened %d, closed %d; want 2, 2", o, c)
+	}
+}
+
+func TestTransportRejectedRequestClosesBody(t *testing.T) {
+	b, err := circuitbreaker.New(circuitbreaker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ForceOpen()
+	rt := NewTransport(&countingTransport{base: &http.Transport{}}, mustPipeline[*http.Response](t, resilience.CircuitBreaker(b)), TransportConfig{})
+	var closed atomic.Int64
+	body := &closeCounter{ReadCloser: io.NopCloser(strings.NewReader("x")), n: &closed}
+	req := httptest.NewRequest(http.MethodPost, "http://example.invalid/", body)
+	if _, err := rt.RoundTrip(req); !errors.Is(err, circuitbreaker.ErrOpen) {
+		t.Errorf("err = %v, want ErrOpen", err)
+	}
+	if closed.Load() != 1 {
+		t.Error("request body not closed")
+	}
+}
+
+func TestTransportCustomStatus(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable) // not retryable here
+	}))
+	defer srv.Close()
+	ct := &countingTransport{base: &http.Transport{}}
+	client := &http.Client{Transport: NewTransport(ct, mustPipeline[*http.Response](t, resilience.Retry(retryPolicy(3))),
+		TransportConfig{RetryableStatus: []int{http.StatusInternalServerError}})}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || hits.Load() != 2 {
+		t.Errorf("status %d after %d requests, want 503 after 2", resp.StatusCode, hits.Load())
+	}
+}
+
+func TestRetryAfterPushback(t *testing.T) {
+	tests := []struct {
+		name           string
+		err            error
+		d              time.Duration
+		retry, present bool
+	}{
+		{"plain", errors.New("x"), 0, false, false},
+		{"no header", &StatusError{StatusCode: 503}, 0, false, false},
+		{"header", fmt.Errorf("w: %w", &StatusError{StatusCode: 503, RetryAfter: 2 * time.Second, HasRetryAfter: true}), 2 * time.Second, true, true},
+		{"zero", &StatusError{StatusCode: 429, HasRetryAfter: true}, 0, true, true},
+		{"no replay", &noReplayError{err: &StatusError{StatusCode: 503, HasRetryAfter: true}}, 0, false, true},
+	}
+	for _, tt := range tests {
+		d, r, p := RetryAfterPushback(tt.err)
+		if d != tt.d || r != tt.retry || p != tt.present {
+			t.Errorf("%s: got (%v, %v, %v), want (%v, %v, %v)", tt.name, d, r, p, tt.d, tt.retry, tt.present)
+		}
+	}
+}
