@@ -1,0 +1,96 @@
+package shed
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metric names and attribute keys the shedders report.
+const (
+	CallsMetricName       = "resilience.shed.calls"
+	InFlightMetricName    = "resilience.shed.inflight"
+	MaxInFlightMetricName = "resilience.shed.max_inflight"
+	CPUMetricName         = "resilience.shed.cpu"
+
+	PolicyNameKey = attribute.Key("resilience.policy.name")
+	OutcomeKey    = attribute.Key("resilience.outcome")
+	PriorityKey   = attribute.Key("resilience.shed.priority")
+)
+
+const scopeName = "github.com/cairnhq/cairn/resilience/shed"
+
+// outcome is the resilience.outcome of an Allow.
+type outcome int
+
+const (
+	outAdmitted outcome = iota
+	outShed
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"admitted", "shed"}
+
+// instruments holds a shedder's instruments and the measurement options
+// of every attribute set it records, built once so recording allocates
+// nothing.
+type instruments struct {
+	calls   metric.Int64Counter
+	addOpts [numOutcomes][numPriorities][]metric.AddOption
+}
+
+func (in *instruments) count(o outcome, p Priority) {
+	in.calls.Add(context.Background(), 1, in.addOpts[o][p.index()]...)
+}
+
+func (in *instruments) init(s *Shedder, mp metric.MeterProvider) error {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(scopeName)
+	var err error
+	in.calls, err = m.Int64Counter(CallsMetricName,
+		metric.WithDescription("Requests through the shedder by outcome and priority."),
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return err
+	}
+	name := PolicyNameKey.String(s.name)
+	for o := range outcomeNames {
+		for p := range priorityNames {
+			set := attribute.NewSet(name, OutcomeKey.String(outcomeNames[o]), PriorityKey.String(priorityNames[p]))
+			in.addOpts[o][p] = []metric.AddOption{metric.WithAttributeSet(set)}
+		}
+	}
+	nameOpt := metric.WithAttributeSet(attribute.NewSet(name))
+	_, err = m.Int64ObservableGauge(InFlightMetricName,
+		metric.WithDescription("Requests admitted by the shedder and not yet done."),
+		metric.WithUnit("{call}"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.InFlight()), nameOpt)
+			return nil
+		}))
+	if err != nil {
+		return err
+	}
+	_, err = m.Int64ObservableGauge(MaxInFlightMetricName,
+		metric.WithDescription("The shedder's Little's-law estimate of the requests the server can have in flight."),
+		metric.WithUnit("{call}"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.MaxInFlight()), nameOpt)
+			return nil
+		}))
+	if err != nil {
+		return err
+	}
+	_, err = m.Float64ObservableGauge(CPUMetricName,
+		metric.WithDescription("The CPU usage the shedder sees, from 0 to 1."),
+		metric.WithUnit("1"),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(s.CPUUsage(), nameOpt)
+			return nil
+		}))
+	return err
+}
