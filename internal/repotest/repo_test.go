@@ -1,6 +1,7 @@
 package repotest
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -253,5 +254,100 @@ func TestShopArrowsPointInward(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no shop service files checked; the walk is broken")
+	}
+}
+
+// TestExportedNamesHaveDocs checks that every exported top-level name of a
+// library package (everything outside internal/ and cmd/), and every
+// exported method of an exported type, has a doc comment, and that a
+// function's comment starts with its name.
+func TestExportedNamesHaveDocs(t *testing.T) {
+	root := moduleRoot(t)
+	for _, p := range packages(t, root) {
+		rel, _ := filepath.Rel(root, p.dir)
+		if p.name == "" || p.name == "main" || strings.HasPrefix(rel, "internal") || strings.HasPrefix(rel, "cmd") {
+			continue
+		}
+		for _, problem := range undocumented(t, p.dir) {
+			t.Errorf("%s: %s", rel, problem)
+		}
+	}
+}
+
+// undocumented lists the exported names in dir's non-test files that lack a
+// doc comment, or whose function comment does not start with the name.
+func undocumented(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := func(id *ast.Ident, docs ...*ast.CommentGroup) {
+			if !id.IsExported() {
+				return
+			}
+			for _, d := range docs {
+				if d != nil {
+					return
+				}
+			}
+			out = append(out, fmt.Sprintf("%s:%d: %s has no doc comment", filepath.Base(name), fset.Position(id.Pos()).Line, id.Name))
+		}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv != nil && !exportedReceiver(d.Recv) {
+					continue // methods of unexported types are not part of the API
+				}
+				missing(d.Name, d.Doc)
+				if d.Doc != nil && d.Name.IsExported() && !strings.HasPrefix(d.Doc.Text(), d.Name.Name+" ") {
+					out = append(out, fmt.Sprintf("%s:%d: the doc of %s does not start with its name", filepath.Base(name), fset.Position(d.Pos()).Line, d.Name.Name))
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						missing(s.Name, s.Doc, d.Doc)
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							missing(n, s.Doc, s.Comment, d.Doc)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func exportedReceiver(recv *ast.FieldList) bool {
+	rt := recv.List[0].Type
+	if st, ok := rt.(*ast.StarExpr); ok {
+		rt = st.X
+	}
+	switch x := rt.(type) {
+	case *ast.IndexExpr: // generic receiver T[P]
+		rt = x.X
+	case *ast.IndexListExpr:
+		rt = x.X
+	}
+	id, ok := rt.(*ast.Ident)
+	return ok && id.IsExported()
+}
+
+func TestUndocumentedCatchesOffenders(t *testing.T) {
+	got := undocumented(t, filepath.Join("testdata", "undocumented"))
+	if len(got) != 2 || !strings.Contains(got[0], "Bare has no doc comment") || !strings.Contains(got[1], "the doc of Fn does not start with its name") {
+		t.Errorf("undocumented(testdata/undocumented) = %q, want Bare and Fn reported", got)
 	}
 }
