@@ -91,8 +91,10 @@ func RateLimit(name string, l ratelimit.Limiter) Stage {
 
 // Retry is a stage that runs the rest of the pipeline again, as
 // [retry.Do] does, while p says a failure may be retried. Put it outside
-// the circuit breaker so a rejection by an open breaker is not retried
-// (retry.Policy.RetryIf can exclude circuitbreaker.ErrOpen otherwise).
+// the circuit breaker so the breaker records every attempt. A rejection by
+// an open breaker is an error like any other to the retry: set p.RetryIf to
+// one that excludes circuitbreaker.ErrOpen to stop retrying into an open
+// breaker.
 func Retry(p retry.Policy) Stage {
 	return Stage{kind: kindRetry, retry: p}
 }
@@ -134,6 +136,10 @@ type Next[T any] struct {
 
 // Run runs the stages after the calling policy and then the call itself.
 func (n Next[T]) Run(ctx context.Context) (T, error) { return n.p.run(ctx, n.i, n.fn) }
+
+// errPanicked is the outcome a circuit breaker stage records for a call
+// that panicked; the panic goes on up the stack.
+var errPanicked = errors.New("resilience: call panicked")
 
 // ErrTimeout is matched by the [*TimeoutError] of a [Timeout] stage.
 var ErrTimeout = errors.New("resilience: timeout")
@@ -254,7 +260,16 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 		if err != nil {
 			return zero, err
 		}
+		// A panic in the call is a failure too, and must give back a
+		// half-open probe slot.
+		done := false
+		defer func() {
+			if !done {
+				permit.DoneContext(ctx, errPanicked)
+			}
+		}()
 		v, err := p.run(ctx, i+1, fn)
+		done = true
 		permit.DoneContext(ctx, err)
 		return v, err
 

@@ -245,3 +245,24 @@ func TestSuccessPathAllocatesNothing(t *testing.T) {
 		t.Errorf("Execute allocates %v times per call, want 0", n)
 	}
 }
+
+// A call that panics inside a circuit breaker stage is recorded as a
+// failure, so the breaker's window sees it and no probe slot stays taken.
+func TestBreakerStageRecordsPanic(t *testing.T) {
+	cb, err := circuitbreaker.New(circuitbreaker.Config{MinimumCalls: 1, WindowSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustNew[int](t, resilience.CircuitBreaker(cb))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the call's panic did not reach the caller")
+			}
+		}()
+		p.Execute(context.Background(), func(context.Context) (int, error) { panic("boom") })
+	}()
+	if got := cb.State(); got != circuitbreaker.StateOpen {
+		t.Errorf("breaker state after a panicking call = %v, want open (the panic counted as a failure)", got)
+	}
+}

@@ -19,7 +19,6 @@ const (
 	DefaultRTTTolerance  = 1.5
 	DefaultQueueSize     = 4
 	DefaultProbeInterval = 1000
-	DefaultProbeJitter   = 0.1
 )
 
 // longWarmup is the number of first samples the long RTT of [Gradient2]

@@ -24,7 +24,7 @@ const (
 )
 
 // Config configures a [Limiter]. It is a plain struct that can be decoded
-// from JSON or YAML; in JSON, durations are strings such as "250ms"
+// from JSON; in JSON, durations are strings such as "250ms"
 // (numbers of nanoseconds are accepted too). Every zero field means its
 // default, so the zero Config is an AIMD limiter starting at 20 calls.
 // Each algorithm reads only its own parameters. Provider fields are not

@@ -40,7 +40,7 @@ const (
 const buckets = 10
 
 // Config configures a [Budget]. It is a plain struct that can be decoded
-// from JSON or YAML; in JSON, durations are strings such as "10s" (numbers
+// from JSON; in JSON, durations are strings such as "10s" (numbers
 // of nanoseconds are accepted too). Every zero field means its default, so
 // the zero Config is a gRPC A6 budget with 10 tokens and a token ratio of
 // 0.1. Fields of the other algorithm are ignored. Provider fields are not

@@ -23,7 +23,7 @@ const (
 const maxLimit = math.MaxInt32
 
 // Config configures a [Bulkhead]. It is a plain struct that can be decoded
-// from JSON or YAML; in JSON, durations are strings such as "250ms"
+// from JSON; in JSON, durations are strings such as "250ms"
 // (numbers of nanoseconds are accepted too). Every zero field means its
 // default, so the zero Config admits 10 concurrent calls and rejects the
 // 11th at once. Provider fields are not serialised.

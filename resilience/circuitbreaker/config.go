@@ -29,7 +29,7 @@ const (
 )
 
 // Config configures a [Breaker]. It is a plain struct that can be decoded
-// from JSON or YAML; in JSON, durations are strings such as "30s" or "1m30s"
+// from JSON; in JSON, durations are strings such as "30s" or "1m30s"
 // (numbers of nanoseconds are accepted too). Every zero field means its default, so the zero Config is a
 // count-based breaker over the last 100 calls that opens at a 50% failure
 // rate for 30 seconds. Function and provider fields are not serialised.

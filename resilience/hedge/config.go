@@ -27,7 +27,7 @@ const (
 const MaxMaxHedges = 5
 
 // Config configures a [Hedger]. It is a plain struct that can be decoded
-// from JSON or YAML; in JSON, durations are strings such as "10ms" (numbers
+// from JSON; in JSON, durations are strings such as "10ms" (numbers
 // of nanoseconds are accepted too). Every zero field means its default, so
 // the zero Config sends one hedge after the adaptive p95 latency, clamped
 // to [1ms, 1s], and after 1s until 20 latencies have been observed.

@@ -7,7 +7,7 @@
 // Allow asks for one event now. All limiters are safe for concurrent use,
 // allocate nothing per call and count their decisions in the
 // resilience.ratelimit.decisions metric. Build one from a [Config], which
-// can be read from JSON or YAML, with [New] or a typed constructor such as
+// can be read from JSON, with [New] or a typed constructor such as
 // [NewTokenBucket].
 //
 // Limits are local to one process; they do not coordinate across replicas.

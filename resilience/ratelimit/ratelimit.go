@@ -106,7 +106,7 @@ const DecisionsMetricName = "resilience.ratelimit.decisions"
 const maxSpan = 1 << 60
 
 // Config configures a limiter. It is a plain struct meant to be read from
-// JSON or YAML; every zero field takes the documented default except Rate,
+// JSON; every zero field takes the documented default except Rate,
 // which is required.
 type Config struct {
 	// Name identifies the limiter in metrics (resilience.policy.name) and

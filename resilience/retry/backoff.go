@@ -36,7 +36,7 @@ const (
 const maxDuration = time.Duration(math.MaxInt64)
 
 // Backoff describes the delays between attempts. It is a plain struct that
-// can be decoded from JSON or YAML; in JSON, durations are strings such as
+// can be decoded from JSON; in JSON, durations are strings such as
 // "250ms" (numbers of nanoseconds are accepted too). Every zero field means
 // its default, so the zero Backoff doubles a 100ms delay without limit and
 // without jitter.

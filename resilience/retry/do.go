@@ -26,7 +26,7 @@ const (
 )
 
 // Policy configures [Do]. It is a plain struct that can be decoded from
-// JSON or YAML; in JSON, durations are strings such as "250ms" (numbers of
+// JSON; in JSON, durations are strings such as "250ms" (numbers of
 // nanoseconds are accepted too). Every zero field means its default, so the
 // zero Policy makes up to 3 attempts with exponential backoff from 100ms.
 // Function and interface fields are not serialised.

@@ -26,7 +26,7 @@ const maxBuckets = 10000
 const minBucket = time.Millisecond
 
 // Config configures a [Shedder]. It is a plain struct that can be decoded
-// from JSON or YAML; in JSON, durations are strings such as "5s" (numbers
+// from JSON; in JSON, durations are strings such as "5s" (numbers
 // of nanoseconds are accepted too). Every zero field means its default.
 // The CPU and provider fields are not serialised.
 type Config struct {

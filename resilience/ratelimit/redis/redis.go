@@ -76,7 +76,7 @@ const DefaultTimeout = 50 * time.Millisecond
 const maxSpan = 1 << 60
 
 // Config configures a [Limiter]. It is a plain struct meant to be read from
-// JSON or YAML; every zero field takes the documented default except Rate,
+// JSON; every zero field takes the documented default except Rate,
 // which is required.
 type Config struct {
 	// Name identifies the limiter in metrics (resilience.policy.name) and
