@@ -15,12 +15,19 @@
 // docs/adr/0001-resilience-pipeline.md): the built-in stages are handled by
 // concrete type, so running a call through a circuit breaker, a bulkhead, a
 // rate limiter and a retry allocates nothing when the call succeeds. A
-// timeout allocates the derived context it must give the callee.
+// timeout allocates the one derived context it must give the callee, and
+// starts a timer only if the callee waits on the context's Done channel.
 //
 // Every error a stage produces is its policy's typed error, matching the
 // policy package's sentinel ([circuitbreaker.ErrOpen], [bulkhead.ErrFull],
 // [ratelimit.ErrLimited], [ErrTimeout]) and wrapping the context's error
 // where the context ended the call.
+//
+// When the span of the call's context is recording, the stages add span
+// events to it: each policy its own (see the policy packages), a rate limit
+// stage resilience.ratelimit.rejected, a timeout stage
+// resilience.timeout.exceeded and a fallback stage resilience.fallback.used.
+// docs/resilience-telemetry.md lists them all.
 //
 // A Pipeline is immutable and safe for concurrent use. To change policies at
 // runtime, keep it in an atomic.Pointer and swap in a new one; policy state
@@ -33,12 +40,69 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/internal/deadline"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/retry"
 )
+
+// Span event names and attribute keys of the stages that have no policy
+// package of their own.
+const (
+	// TimeoutEventName is added when a [Timeout] stage ends the call, with
+	// [TimeoutKey].
+	TimeoutEventName = "resilience.timeout.exceeded"
+	// FallbackEventName is added when a [Fallback] stage answers a failed
+	// call, with the replaced error ([ErrorTypeKey], [ErrorMessageKey]) and
+	// [OutcomeKey]: "success" when the fallback returned no error,
+	// "failure" otherwise.
+	FallbackEventName = "resilience.fallback.used"
+
+	// TimeoutKey is the timeout of the stage, in seconds.
+	TimeoutKey      = attribute.Key("resilience.timeout.duration")
+	OutcomeKey      = attribute.Key("resilience.outcome")
+	ErrorTypeKey    = attribute.Key("error.type")
+	ErrorMessageKey = attribute.Key("error.message")
+)
+
+// maxMessage bounds the error messages recorded on span events.
+const maxMessage = 256
+
+// errorAttrs returns the error.type and error.message attributes of err.
+func errorAttrs(err error) (attribute.KeyValue, attribute.KeyValue) {
+	msg := err.Error()
+	if len(msg) > maxMessage {
+		n := maxMessage
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		msg = msg[:n]
+	}
+	return ErrorTypeKey.String(fmt.Sprintf("%T", err)), ErrorMessageKey.String(msg)
+}
+
+// rateLimited adds the rate limiter's rejected event to the span of ctx.
+func rateLimited(ctx context.Context, name string, retryAfter time.Duration) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	reason := ratelimit.ReasonLimited
+	after := retryAfter.Seconds()
+	if retryAfter == ratelimit.Never {
+		reason, after = ratelimit.ReasonExceedsBurst, -1
+	}
+	span.AddEvent(ratelimit.RejectedEventName, trace.WithAttributes(
+		ratelimit.PolicyNameKey.String(name),
+		ratelimit.ReasonKey.String(reason),
+		ratelimit.RetryAfterKey.Float64(after)))
+}
 
 // kind is what a stage does.
 type kind int
@@ -103,6 +167,12 @@ func Retry(p retry.Policy) Stage {
 // ends after d. When d passes first, the call fails with a [*TimeoutError]
 // wrapping context.DeadlineExceeded. When the caller's own deadline comes
 // sooner, no context is derived and nothing is allocated.
+//
+// The derived context is made for the call and never reused. It costs one
+// allocation; it starts no timer and does not register with the caller's
+// context until the callee (or a context derived from it) calls Done, and
+// until then its Err compares the clock with the deadline when asked. A
+// callee that waits on Done costs what context.WithTimeout costs.
 func Timeout(d time.Duration) Stage {
 	return Stage{kind: kindTimeout, timeout: d}
 }
@@ -283,6 +353,7 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 
 	case kindRateLimit:
 		if d := s.limiter.AllowN(time.Now(), 1); !d.Allowed {
+			rateLimited(ctx, s.limit, d.RetryAfter)
 			return zero, &ratelimit.LimitedError{Limit: s.limit, RetryAfter: d.RetryAfter}
 		}
 		return p.run(ctx, i+1, fn)
@@ -300,10 +371,15 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
 			return p.run(ctx, i+1, fn)
 		}
-		tctx, cancel := context.WithTimeout(ctx, s.timeout)
-		defer cancel()
+		// A deadline.Context costs one allocation and starts no timer
+		// unless the callee waits on its Done channel.
+		tctx := deadline.New(ctx, s.timeout)
+		defer tctx.Cancel()
 		v, err := p.run(tctx, i+1, fn)
 		if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.AddEvent(TimeoutEventName, trace.WithAttributes(TimeoutKey.Float64(s.timeout.Seconds())))
+			}
 			return v, &TimeoutError{After: s.timeout, Err: err}
 		}
 		return v, err
@@ -313,7 +389,16 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 		if err == nil {
 			return v, nil
 		}
-		return s.fallback(ctx, err)
+		v, ferr := s.fallback(ctx, err)
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			outcome := "success"
+			if ferr != nil {
+				outcome = "failure"
+			}
+			et, em := errorAttrs(err)
+			span.AddEvent(FallbackEventName, trace.WithAttributes(et, em, OutcomeKey.String(outcome)))
+		}
+		return v, ferr
 
 	case kindPolicy:
 		return s.policy.Execute(ctx, Next[T]{p: p, i: i + 1, fn: fn})

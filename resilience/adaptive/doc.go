@@ -25,4 +25,6 @@
 // resilience.adaptive.calls by resilience.outcome (admitted, rejected,
 // dropped) and the gauges resilience.adaptive.limit and
 // resilience.adaptive.inflight, all with resilience.policy.name.
+// [Limiter.AcquireContext] adds the span event resilience.adaptive.rejected
+// to the span of its context when it rejects a call.
 package adaptive

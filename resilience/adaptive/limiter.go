@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrLimitExceeded is the error for a call a [Limiter] rejects, for callers
@@ -77,16 +79,25 @@ func (l *Limiter) InFlight() int { return int(l.inflight.Load()) }
 
 // Acquire admits a call and returns its Permit and true if fewer than
 // Limit calls are in flight, or the zero Permit and false at once. It does
-// not allocate.
-func (l *Limiter) Acquire() (Permit, bool) {
+// not allocate. It is AcquireContext with context.Background().
+func (l *Limiter) Acquire() (Permit, bool) { return l.AcquireContext(context.Background()) }
+
+// AcquireContext is Acquire with a context for metric recording and for
+// the span event [RejectedEventName], added to the span of ctx when it is
+// recording and the call is rejected. Admitting a call does not allocate.
+func (l *Limiter) AcquireContext(ctx context.Context) (Permit, bool) {
 	for {
 		n := l.inflight.Load()
-		if n >= l.limit.Load() {
-			l.inst.calls.Add(context.Background(), 1, l.inst.addOpts[outRejected]...)
+		if limit := l.limit.Load(); n >= limit {
+			l.inst.calls.Add(ctx, 1, l.inst.addOpts[outRejected]...)
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.AddEvent(RejectedEventName, trace.WithAttributes(
+					l.inst.nameAttr, LimitKey.Int64(limit)))
+			}
 			return Permit{}, false
 		}
 		if l.inflight.CompareAndSwap(n, n+1) {
-			l.inst.calls.Add(context.Background(), 1, l.inst.addOpts[outAdmitted]...)
+			l.inst.calls.Add(ctx, 1, l.inst.addOpts[outAdmitted]...)
 			return Permit{l: l, start: time.Now(), inflight: int(n + 1)}, true
 		}
 	}

@@ -16,6 +16,13 @@ const (
 
 	PolicyNameKey = attribute.Key("resilience.policy.name")
 	OutcomeKey    = attribute.Key("resilience.outcome")
+
+	// RejectedEventName is added by [Limiter.AcquireContext] to the span
+	// of its context when it rejects a call, with [LimitKey].
+	RejectedEventName = "resilience.adaptive.rejected"
+	// LimitKey is the concurrency limit in force when the call was
+	// rejected; that many calls were in flight.
+	LimitKey = attribute.Key("resilience.adaptive.current_limit")
 )
 
 const scopeName = "github.com/cairnhq/cairn/resilience/adaptive"
@@ -36,8 +43,9 @@ var outcomeNames = [numOutcomes]string{"admitted", "rejected", "dropped"}
 // every attribute set it records, built once so recording allocates
 // nothing.
 type instruments struct {
-	calls   metric.Int64Counter
-	addOpts [numOutcomes][]metric.AddOption
+	calls    metric.Int64Counter
+	addOpts  [numOutcomes][]metric.AddOption
+	nameAttr attribute.KeyValue
 }
 
 func (in *instruments) init(l *Limiter, mp metric.MeterProvider) error {
@@ -53,6 +61,7 @@ func (in *instruments) init(l *Limiter, mp metric.MeterProvider) error {
 		return err
 	}
 	name := PolicyNameKey.String(l.name)
+	in.nameAttr = name
 	for o := range outcomeNames {
 		set := attribute.NewSet(name, OutcomeKey.String(outcomeNames[o]))
 		in.addOpts[o] = []metric.AddOption{metric.WithAttributeSet(set)}

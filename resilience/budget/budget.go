@@ -67,6 +67,10 @@ func NewGRPC(cfg Config) (*GRPC, error) {
 	return g, nil
 }
 
+// Name returns the budget's Config.Name, which the retry and hedge
+// policies report as [NameKey] on their [DeniedEventName] span events.
+func (g *GRPC) Name() string { return g.withdrawn.name }
+
 // Withdraw reports whether the token count is above half of MaxTokens.
 func (g *GRPC) Withdraw() bool {
 	ok := 2*g.tokens.Load() > g.max
@@ -146,6 +150,10 @@ func NewPercent(cfg Config) (*Percent, error) {
 	return p, nil
 }
 
+// Name returns the budget's Config.Name, which the retry and hedge
+// policies report as [NameKey] on their [DeniedEventName] span events.
+func (p *Percent) Name() string { return p.withdrawn.name }
+
 // advance expires the buckets older than the TTL and returns the index of
 // the current one. p.mu must be held.
 func (p *Percent) advance() int {
@@ -207,10 +215,12 @@ func (p *Percent) Balance() float64 {
 
 // withdrawals records Withdraw outcomes in metrics.
 type withdrawals struct {
-	in instruments
+	name string
+	in   instruments
 }
 
 func (w *withdrawals) init(cfg Config, tokens func() float64) error {
+	w.name = cfg.Name
 	return w.in.init(cfg.Name, cfg.MeterProvider, tokens)
 }
 

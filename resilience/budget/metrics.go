@@ -17,6 +17,16 @@ const (
 	OutcomeKey    = attribute.Key("resilience.outcome")
 )
 
+// Span event and attribute key for denials. A Budget has no context, so the
+// policies that spend it (retry.Do, hedge.Do) add the event to their span
+// when Withdraw denies them, with [PolicyNameKey] naming themselves and
+// NameKey naming the budget when it has a Name method, as [GRPC] and
+// [Percent] do.
+const (
+	DeniedEventName = "resilience.budget.denied"
+	NameKey         = attribute.Key("resilience.budget.name")
+)
+
 // Outcomes of Withdraw, the values of [OutcomeKey].
 const (
 	OutcomeGranted = "granted"

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrFull is matched (errors.Is) by every error a [Bulkhead] returns when
@@ -257,19 +260,33 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (Permit, error) {
 
 // admitQueued records the admission of a queued caller.
 func (b *Bulkhead) admitQueued(ctx context.Context, start time.Time) (Permit, error) {
+	waited := time.Since(start).Seconds()
 	b.inst.calls.Add(ctx, 1, b.inst.addOpts[outAdmitted]...)
-	b.inst.wait.Record(ctx, time.Since(start).Seconds(), b.inst.waitOpts[outAdmitted]...)
+	b.inst.wait.Record(ctx, waited, b.inst.waitOpts[outAdmitted]...)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(QueuedEventName, trace.WithAttributes(PolicyNameKey.String(b.name), WaitKey.Float64(waited)))
+	}
 	return Permit{b}, nil
 }
 
 func (b *Bulkhead) reject(ctx context.Context, why outcome, waited time.Duration, err error) (Permit, error) {
 	b.inst.calls.Add(ctx, 1, b.inst.addOpts[why]...)
+	reason := ReasonQueueFull
+	switch why {
+	case outMaxWait:
+		reason = ReasonMaxWait
+	case outContext:
+		reason = ReasonContext
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		attrs := []attribute.KeyValue{PolicyNameKey.String(b.name), ReasonKey.String(eventReasons[why])}
+		if why != outQueueFull {
+			attrs = append(attrs, WaitKey.Float64(waited.Seconds()))
+		}
+		span.AddEvent(RejectedEventName, trace.WithAttributes(attrs...))
+	}
 	if why == outQueueFull {
 		return Permit{}, b.errQueue
-	}
-	reason := ReasonMaxWait
-	if why == outContext {
-		reason = ReasonContext
 	}
 	return Permit{}, &RejectedError{Name: b.name, Reason: reason, Waited: waited, Err: err}
 }

@@ -22,5 +22,7 @@
 // resilience.bulkhead.calls by resilience.outcome, the gauges
 // resilience.bulkhead.inflight and resilience.bulkhead.queue and the
 // histogram resilience.bulkhead.wait of queued callers' waits in seconds,
-// all with resilience.policy.name.
+// all with resilience.policy.name. A call that waited in the queue, or was
+// rejected, adds the span event resilience.bulkhead.queued or
+// resilience.bulkhead.rejected to the span of its context.
 package bulkhead

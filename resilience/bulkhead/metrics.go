@@ -19,6 +19,23 @@ const (
 	OutcomeKey    = attribute.Key("resilience.outcome")
 )
 
+// Span event names and attribute keys, added to the span of the context
+// given to [Bulkhead.Acquire] or [Bulkhead.Execute] when it is recording.
+const (
+	// QueuedEventName is added when a caller that had to queue gets a
+	// slot, with [WaitKey].
+	QueuedEventName = "resilience.bulkhead.queued"
+	// RejectedEventName is added when a call is rejected, with
+	// [ReasonKey] and, unless the queue was full, [WaitKey].
+	RejectedEventName = "resilience.bulkhead.rejected"
+
+	// ReasonKey is why the call was rejected: "queue_full", "max_wait"
+	// or "context", the [RejectedError.Reason] in snake case.
+	ReasonKey = attribute.Key("resilience.reason")
+	// WaitKey is how long the caller was queued, in seconds.
+	WaitKey = attribute.Key("resilience.bulkhead.wait_duration")
+)
+
 const scopeName = "github.com/cairnhq/cairn/resilience/bulkhead"
 
 // outcome is the resilience.outcome of an Acquire.
@@ -33,6 +50,9 @@ const (
 )
 
 var outcomeNames = [numOutcomes]string{"admitted", "rejected_queue_full", "rejected_max_wait", "rejected_context"}
+
+// eventReasons are the [ReasonKey] values of the rejecting outcomes.
+var eventReasons = [numOutcomes]string{outQueueFull: "queue_full", outMaxWait: "max_wait", outContext: "context"}
 
 // waitBuckets are the wait histogram's bucket boundaries in seconds.
 var waitBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}

@@ -194,8 +194,9 @@ type Permit struct {
 // a call in the open state.
 func (b *Breaker) Allow() (Permit, error) { return b.AllowContext(context.Background()) }
 
-// AllowContext is Allow with a context for metric recording and for a span
-// event should the call move the breaker to half-open.
+// AllowContext is Allow with a context for metric recording and for span
+// events: [StateChangeEventName] should the call move the breaker to
+// half-open, [RejectedEventName] should the breaker reject it.
 func (b *Breaker) AllowContext(ctx context.Context) (Permit, error) {
 	v := b.st.Load()
 	switch State(v & (1<<stateBits - 1)) {
@@ -208,10 +209,20 @@ func (b *Breaker) AllowContext(ctx context.Context) (Permit, error) {
 	case StateDisabled:
 		return Permit{}, nil
 	case StateForcedOpen:
-		b.inst.calls.Add(ctx, 1, b.inst.outcomeOpts[outRejected]...)
+		b.rejected(ctx, StateForcedOpen)
 		return Permit{}, b.errForced
 	}
 	return b.allowSlow(ctx)
+}
+
+// rejected records a call rejected in state st in metrics and on the span
+// of ctx.
+func (b *Breaker) rejected(ctx context.Context, st State) {
+	b.inst.calls.Add(ctx, 1, b.inst.outcomeOpts[outRejected]...)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(RejectedEventName, trace.WithAttributes(
+			PolicyNameKey.String(b.name), StateKey.String(st.String())))
+	}
 }
 
 // allowSlow is Allow in the open and half-open states, and when the state
@@ -246,7 +257,11 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 	b.mu.Unlock()
 	b.changed(ctx, ch)
 	if err != nil {
-		b.inst.calls.Add(ctx, 1, b.inst.outcomeOpts[outRejected]...)
+		st := StateOpen
+		if oe, ok := err.(*OpenError); ok {
+			st = oe.State
+		}
+		b.rejected(ctx, st)
 		return Permit{}, err
 	}
 	if p.b != nil && b.slowDur > 0 {
@@ -374,7 +389,7 @@ func (b *Breaker) changed(ctx context.Context, ch change) {
 	}
 	b.inst.transitions.Add(ctx, 1, b.inst.transitionOpts[ch.from][ch.to]...)
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent("resilience.circuitbreaker.state_change", trace.WithAttributes(
+		span.AddEvent(StateChangeEventName, trace.WithAttributes(
 			PolicyNameKey.String(b.name),
 			FromStateKey.String(ch.from.String()),
 			ToStateKey.String(ch.to.String()),

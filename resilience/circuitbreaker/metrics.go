@@ -14,10 +14,21 @@ const (
 	StateMetricName       = "resilience.circuitbreaker.state"
 	TransitionsMetricName = "resilience.circuitbreaker.transitions"
 
+	// StateChangeEventName is added to the span of the context given to
+	// AllowContext, DoneContext or Execute when the call moves the breaker
+	// to another state, with [FromStateKey] and [ToStateKey].
+	StateChangeEventName = "resilience.circuitbreaker.state_change"
+	// RejectedEventName is added to that span when the breaker rejects a
+	// call, with [StateKey].
+	RejectedEventName = "resilience.circuitbreaker.rejected"
+
 	PolicyNameKey = attribute.Key("resilience.policy.name")
 	OutcomeKey    = attribute.Key("resilience.outcome")
 	FromStateKey  = attribute.Key("resilience.circuitbreaker.from")
 	ToStateKey    = attribute.Key("resilience.circuitbreaker.to")
+	// StateKey is the state of a breaker that rejected a call: "open",
+	// "half-open" or "forced-open".
+	StateKey = attribute.Key("resilience.circuitbreaker.current_state")
 )
 
 const scopeName = "github.com/cairnhq/cairn/resilience/circuitbreaker"

@@ -5,9 +5,32 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
+
+// event is a span event's name and attributes, for comparison.
+type event struct {
+	Name  string
+	Attrs map[string]string
+}
+
+func events(evs []sdktrace.Event) []event {
+	var out []event
+	for _, e := range evs {
+		out = append(out, event{e.Name, attrs(e.Attributes)})
+	}
+	return out
+}
+
+func attrs(kvs []attribute.KeyValue) map[string]string {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		m[string(kv.Key)] = kv.Value.String()
+	}
+	return m
+}
 
 func TestSpanEventOnTransition(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
@@ -15,28 +38,29 @@ func TestSpanEventOnTransition(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	b := newBreaker(t, Config{Name: "db", MinimumCalls: 2})
 	fail := func(context.Context) error { return errBoom }
-	for range 2 {
+	for range 3 {
 		ctx, span := tp.Tracer("test").Start(context.Background(), "call")
 		_ = b.Execute(ctx, fail)
 		span.End()
 	}
+	b.ForceOpen()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "call")
+	_ = b.Execute(ctx, fail)
+	span.End()
+
 	spans := rec.Ended()
-	if len(spans) != 2 {
-		t.Fatalf("got %d spans, want 2", len(spans))
+	if len(spans) != 4 {
+		t.Fatalf("got %d spans, want 4", len(spans))
 	}
-	if n := len(spans[0].Events()); n != 0 {
-		t.Fatalf("first call: %d events, want 0", n)
+	want := [][]event{
+		nil,
+		{{StateChangeEventName, map[string]string{string(PolicyNameKey): "db", string(FromStateKey): "closed", string(ToStateKey): "open"}}},
+		{{RejectedEventName, map[string]string{string(PolicyNameKey): "db", string(StateKey): "open"}}},
+		{{RejectedEventName, map[string]string{string(PolicyNameKey): "db", string(StateKey): "forced-open"}}},
 	}
-	events := spans[1].Events()
-	if len(events) != 1 || events[0].Name != "resilience.circuitbreaker.state_change" {
-		t.Fatalf("second call events = %v, want one state_change", events)
-	}
-	got := map[string]string{}
-	for _, kv := range events[0].Attributes {
-		got[string(kv.Key)] = kv.Value.AsString()
-	}
-	want := map[string]string{string(PolicyNameKey): "db", string(FromStateKey): "closed", string(ToStateKey): "open"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("event attributes mismatch (-want +got):\n%s", diff)
+	for i, s := range spans {
+		if diff := cmp.Diff(want[i], events(s.Events())); diff != "" {
+			t.Errorf("call %d: events mismatch (-want +got):\n%s", i+1, diff)
+		}
 	}
 }

@@ -138,8 +138,9 @@ type result[T any] struct {
 // With a budget, Do calls OnRequest once, Withdraw before each hedge (a
 // denial stops the hedging of this call), OnSuccess for the winning attempt
 // and OnFailure for each failed attempt it sees. Each hedge sent adds the
-// span event resilience.hedge.sent to the span of ctx. Panics of fn are
-// not recovered.
+// span event resilience.hedge.sent to the span of ctx, and a denial by the
+// budget the event resilience.budget.denied. Panics of fn are not
+// recovered.
 func Do[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
@@ -216,6 +217,9 @@ func Do[T any](ctx context.Context, h *Hedger, fn func(context.Context) (T, erro
 		case <-tick:
 			if h.budget != nil && !h.budget.Withdraw() {
 				h.inst.denied.Add(ctx, 1, h.inst.nameOpts...)
+				if span := trace.SpanFromContext(ctx); span.IsRecording() {
+					h.budgetDenied(span, sent+1)
+				}
 				tick = nil
 				continue
 			}

@@ -6,6 +6,9 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cairnhq/cairn/resilience/budget"
 )
 
 // Metric names, span event name and attribute keys the hedgers report.
@@ -93,4 +96,14 @@ func (in *instruments) init(h *Hedger, mp metric.MeterProvider) error {
 			return nil
 		}))
 	return err
+}
+
+// budgetDenied adds the budget's denied event to span for the hedge that
+// would have been attempt number attempt.
+func (h *Hedger) budgetDenied(span trace.Span, attempt int) {
+	attrs := []attribute.KeyValue{h.inst.nameAttr, AttemptKey.Int(attempt)}
+	if n, ok := h.budget.(interface{ Name() string }); ok {
+		attrs = append(attrs, budget.NameKey.String(n.Name()))
+	}
+	span.AddEvent(budget.DeniedEventName, trace.WithAttributes(attrs...))
 }

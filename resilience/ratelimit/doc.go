@@ -8,7 +8,9 @@
 // allocate nothing per call and count their decisions in the
 // resilience.ratelimit.decisions metric. Build one from a [Config], which
 // can be read from JSON, with [New] or a typed constructor such as
-// [NewTokenBucket].
+// [NewTokenBucket]. A Limiter has no context, so refusals add the span
+// event resilience.ratelimit.rejected only through [TokenBucket.Wait] and
+// the rate limit stage of a resilience.Pipeline.
 //
 // Limits are local to one process; they do not coordinate across replicas.
 package ratelimit

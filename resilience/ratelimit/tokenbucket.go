@@ -62,18 +62,18 @@ func (b *TokenBucket) decide(t int64, n int) Decision {
 // exceeds Burst (RetryAfter [Never]) or when ctx's deadline comes before
 // the events could be taken (wrapping context.DeadlineExceeded); and when
 // ctx is done while waiting, wrapping ctx.Err() after giving the reserved
-// tokens back. An n of 0 or less returns nil at once.
+// tokens back. An n of 0 or less returns nil at once. Each refusal adds
+// the span event [RejectedEventName] to the span of ctx when it is
+// recording.
 func (b *TokenBucket) Wait(ctx context.Context, n int) error {
 	if n <= 0 {
 		return nil
 	}
 	if n > b.g.burst {
-		b.rec.recordOutcome(false)
-		return &LimitedError{Limit: b.name, RetryAfter: Never}
+		return b.refuse(ctx, &LimitedError{Limit: b.name, RetryAfter: Never}, ReasonExceedsBurst)
 	}
 	if err := ctx.Err(); err != nil {
-		b.rec.recordOutcome(false)
-		return &LimitedError{Limit: b.name, Err: err}
+		return b.refuse(ctx, &LimitedError{Limit: b.name, Err: err}, ReasonContext)
 	}
 	t := b.clock.now()
 	deadline := int64(math.MaxInt64)
@@ -82,8 +82,7 @@ func (b *TokenBucket) Wait(ctx context.Context, n int) error {
 	}
 	wait, ok := b.g.reserve(t, n, deadline)
 	if !ok {
-		b.rec.recordOutcome(false)
-		return &LimitedError{Limit: b.name, RetryAfter: time.Duration(wait), Err: context.DeadlineExceeded}
+		return b.refuse(ctx, &LimitedError{Limit: b.name, RetryAfter: time.Duration(wait), Err: context.DeadlineExceeded}, ReasonContext)
 	}
 	if wait == 0 {
 		b.rec.recordOutcome(true)
@@ -97,7 +96,13 @@ func (b *TokenBucket) Wait(ctx context.Context, n int) error {
 		return nil
 	case <-ctx.Done():
 		b.g.giveBack(n)
-		b.rec.recordOutcome(false)
-		return &LimitedError{Limit: b.name, Err: ctx.Err()}
+		return b.refuse(ctx, &LimitedError{Limit: b.name, Err: ctx.Err()}, ReasonContext)
 	}
+}
+
+// refuse records a refusal of Wait in metrics and on the span of ctx.
+func (b *TokenBucket) refuse(ctx context.Context, e *LimitedError, reason string) error {
+	b.rec.recordOutcome(false)
+	rejected(ctx, e, reason)
+	return e
 }

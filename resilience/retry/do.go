@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cairnhq/cairn/resilience/budget"
 )
 
@@ -58,6 +61,12 @@ type Policy struct {
 	// Rand returns random numbers in [0, 1) for jitter. Default
 	// math/rand/v2's Float64.
 	Rand func() float64 `json:"-"`
+	// MeterProvider receives the resilience.retry.calls and
+	// resilience.retry.attempts counters. Do makes the instruments on the
+	// first call with a given provider and Name and keeps them for the
+	// life of the process, so the provider should be long-lived. Default
+	// nil: the OpenTelemetry global provider.
+	MeterProvider metric.MeterProvider `json:"-"`
 }
 
 // Validate reports every invalid field of p, its Backoff included, naming
@@ -117,6 +126,12 @@ func defaultRetryIf(err error) bool {
 // success, fn's error unchanged when it is not retryable, an [*Error]
 // wrapping the last error when it gives up, and p.Validate's error without
 // calling fn when p is invalid.
+//
+// Do counts every call by outcome on resilience.retry.calls and every
+// retry on resilience.retry.attempts. When the span of ctx is recording,
+// it adds the event resilience.retry.attempt before each retry,
+// resilience.retry.exhausted when it gives up and resilience.budget.denied
+// when the budget denies a retry. With no failure it allocates nothing.
 func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -130,9 +145,18 @@ func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 	if p.RetryIf == nil {
 		p.RetryIf = defaultRetryIf
 	}
+	in := instrumentsFor(p.MeterProvider, p.Name)
 	start := time.Now()
 	if p.Budget != nil {
 		p.Budget.OnRequest()
+	}
+	// giveUp records and returns the error of a call Do stops retrying.
+	giveUp := func(e *Error) error {
+		in.call(ctx, reasonOutcome(e.Reason))
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			in.eventExhausted(span, e)
+		}
+		return e
 	}
 	var prev time.Duration
 	for attempt := 1; ; attempt++ {
@@ -141,48 +165,58 @@ func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 			if p.Budget != nil {
 				p.Budget.OnSuccess()
 			}
+			if attempt == 1 {
+				in.call(ctx, outSuccess)
+			} else {
+				in.call(ctx, outSuccessAfterRetry)
+			}
 			return nil
 		}
 		if !p.RetryIf(err) {
+			in.call(ctx, outNotRetryable)
 			return err
 		}
 		if p.Budget != nil {
 			p.Budget.OnFailure()
 		}
-		giveUp := func(reason string) error {
-			return &Error{Name: p.Name, Attempts: attempt, Reason: reason, Err: err}
-		}
 		if ctx.Err() != nil {
-			return &Error{Name: p.Name, Attempts: attempt, Reason: ReasonContext, Err: err, Cause: ctx.Err()}
+			return giveUp(&Error{Name: p.Name, Attempts: attempt, Reason: ReasonContext, Err: err, Cause: ctx.Err()})
 		}
 		if attempt >= p.MaxAttempts {
-			return giveUp(ReasonMaxAttempts)
+			return giveUp(&Error{Name: p.Name, Attempts: attempt, Reason: ReasonMaxAttempts, Err: err})
 		}
 		delay := p.Backoff.Delay(attempt, prev, p.Rand)
 		if p.Pushback != nil {
 			if d, retry, present := p.Pushback(err); present {
 				if !retry {
-					return giveUp(ReasonPushback)
+					return giveUp(&Error{Name: p.Name, Attempts: attempt, Reason: ReasonPushback, Err: err})
 				}
 				delay = d
 			}
 		}
 		prev = delay
 		if p.MaxElapsed > 0 && time.Since(start)+delay > p.MaxElapsed {
-			return giveUp(ReasonMaxElapsed)
+			return giveUp(&Error{Name: p.Name, Attempts: attempt, Reason: ReasonMaxElapsed, Err: err})
 		}
 		if p.Budget != nil && !p.Budget.Withdraw() {
-			return giveUp(ReasonBudget)
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				in.eventBudgetDenied(span, p.Budget, attempt+1)
+			}
+			return giveUp(&Error{Name: p.Name, Attempts: attempt, Reason: ReasonBudget, Err: err})
+		}
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			in.eventAttempt(span, attempt+1, delay, err)
 		}
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return &Error{Name: p.Name, Attempts: attempt, Reason: ReasonContext, Err: err, Cause: ctx.Err()}
+				return giveUp(&Error{Name: p.Name, Attempts: attempt, Reason: ReasonContext, Err: err, Cause: ctx.Err()})
 			case <-t.C:
 			}
 		}
+		in.attempts.Add(ctx, 1, in.nameOpts...)
 	}
 }
 

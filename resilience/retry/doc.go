@@ -14,4 +14,10 @@
 // pushback, and drawing each retry from an optional shared
 // [github.com/cairnhq/cairn/resilience/budget.Budget]. When it gives up it
 // returns an [*Error] that wraps the last attempt's error.
+//
+// Do reports OpenTelemetry metrics, the counters resilience.retry.calls by
+// resilience.outcome and resilience.retry.attempts (retries sent), with
+// resilience.policy.name; and, to the span of its context, the events
+// resilience.retry.attempt, resilience.retry.exhausted and
+// resilience.budget.denied (docs/resilience-telemetry.md).
 package retry

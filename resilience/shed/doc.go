@@ -36,5 +36,6 @@
 // Shedders report OpenTelemetry metrics: the counter resilience.shed.calls
 // by resilience.outcome (admitted or shed) and resilience.shed.priority,
 // and the gauges resilience.shed.inflight, resilience.shed.max_inflight
-// and resilience.shed.cpu, all with resilience.policy.name.
+// and resilience.shed.cpu, all with resilience.policy.name. A shed request
+// adds the span event resilience.shed.rejected to the span of its context.
 package shed

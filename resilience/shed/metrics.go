@@ -18,6 +18,13 @@ const (
 	PolicyNameKey = attribute.Key("resilience.policy.name")
 	OutcomeKey    = attribute.Key("resilience.outcome")
 	PriorityKey   = attribute.Key("resilience.shed.priority")
+
+	// RejectedEventName is added by [Shedder.Allow] to the span of its
+	// context when it sheds a request, with [PriorityKey] and
+	// [RetryAfterKey].
+	RejectedEventName = "resilience.shed.rejected"
+	// RetryAfterKey is the shed's suggested retry delay, in seconds.
+	RetryAfterKey = attribute.Key("resilience.shed.retry_after")
 )
 
 const scopeName = "github.com/cairnhq/cairn/resilience/shed"

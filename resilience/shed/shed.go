@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrShed is matched by every [*ShedError]: errors.Is(err, ErrShed).
@@ -154,7 +156,8 @@ func (p Permit) Done() {
 //   - [SheddablePlus]: MaxInFlight / 2 (rounded down)
 //   - [Sheddable]: 0, so it is always shed
 //
-// Admitting allocates nothing.
+// Admitting allocates nothing. Shedding adds the span event
+// [RejectedEventName] to the span of ctx when it is recording.
 func (s *Shedder) Allow(ctx context.Context) (Permit, error) {
 	p := PriorityFrom(ctx)
 	now := time.Now()
@@ -177,6 +180,12 @@ func (s *Shedder) Allow(ctx context.Context) (Permit, error) {
 				s.dropTime.Store(int64(now.Sub(s.start)) + 1)
 			}
 			s.inst.count(outShed, p)
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.AddEvent(RejectedEventName, trace.WithAttributes(
+					PolicyNameKey.String(s.name),
+					PriorityKey.String(p.String()),
+					RetryAfterKey.Float64(s.bucketDur.Seconds())))
+			}
 			return Permit{}, &ShedError{Name: s.name, Priority: p, RetryAfter: s.bucketDur}
 		}
 	}
