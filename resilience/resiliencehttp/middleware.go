@@ -18,7 +18,8 @@ import (
 // the handler had already written its response.
 var errWritten = errors.New("resiliencehttp: response already written")
 
-// Middleware returns a handler that runs next inside p, with the request's
+// Middleware returns a handler that runs next inside p (a
+// [*resilience.Pipeline], or a handle that swaps pipelines on reload), with the request's
 // context replaced by the one p passes to the call. A nil p is a pipeline
 // without stages.
 //
@@ -51,8 +52,8 @@ var errWritten = errors.New("resiliencehttp: response already written")
 // The Pipeline runs next synchronously, so a Timeout stage can only end
 // next's context; next must return when it ends. The returned handler is
 // safe for concurrent use if p and next are.
-func Middleware(p *resilience.Pipeline[struct{}], next http.Handler) http.Handler {
-	if p == nil {
+func Middleware(p resilience.Executor[struct{}], next http.Handler) http.Handler {
+	if pp, ok := p.(*resilience.Pipeline[struct{}]); p == nil || ok && pp == nil {
 		p, _ = resilience.New[struct{}]() // no stages cannot fail
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

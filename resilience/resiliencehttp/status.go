@@ -37,7 +37,7 @@ func (e *StatusError) Error() string {
 // err's chain, with the results retry.Policy.Pushback expects: when the
 // response carried a Retry-After header, present is true, retry is true and
 // d is the delay, which replaces the backoff delay. An error of a request
-// whose body cannot be replayed (see [NewTransport]) reports present = true
+// that cannot be sent again (see [NewTransport]) reports present = true
 // and retry = false, which stops retrying. Any other error reports present =
 // false: the policy's backoff applies.
 func RetryAfterPushback(err error) (d time.Duration, retry bool, present bool) {
@@ -57,7 +57,7 @@ func RetryAfterPushback(err error) (d time.Duration, retry bool, present bool) {
 type noReplayError struct{ err error }
 
 func (e *noReplayError) Error() string {
-	return e.err.Error() + " (request body cannot be replayed)"
+	return e.err.Error() + " (request not retried: its method is not idempotent or its body cannot be replayed)"
 }
 
 func (e *noReplayError) Unwrap() error { return e.err }

@@ -35,18 +35,28 @@ type TransportConfig struct {
 	// RetryableStatus are the status codes that fail an attempt with a
 	// [*StatusError]. Default [DefaultRetryableStatus].
 	RetryableStatus []int
+	// RetryNonIdempotent lets requests of any method be sent more than
+	// once. Set it only when the server deduplicates them. Default false:
+	// POST, PATCH and CONNECT requests without an Idempotency-Key or
+	// X-Idempotency-Key header are sent once.
+	RetryNonIdempotent bool
 }
 
 // NewTransport returns an http.RoundTripper that sends each request through
-// p, each attempt with base (http.DefaultTransport if nil). A nil p is a
+// p (a [*resilience.Pipeline], or a handle that swaps pipelines on
+// reload), each attempt with base (http.DefaultTransport if nil). A nil p is a
 // pipeline without stages.
 //
 // Each attempt sends a clone of the request, so the caller's request is
 // never modified. The first attempt sends the request's Body; later attempts
-// send a fresh body from Request.GetBody. A request whose body cannot be
-// replayed (Body set, GetBody nil; http.NewRequest sets GetBody for
-// *bytes.Buffer, *bytes.Reader and *strings.Reader bodies) is sent at most
-// once: its first attempt's error is marked so that [RetryAfterPushback]
+// send a fresh body from Request.GetBody. A request that must not be sent
+// twice is sent at most once: one whose method is not idempotent (POST,
+// PATCH, CONNECT) and that carries no Idempotency-Key or X-Idempotency-Key
+// header, the rule net/http's Transport uses for its own retries, unless
+// cfg.RetryNonIdempotent is set; and one whose body cannot be replayed
+// (Body set, GetBody nil; http.NewRequest sets GetBody for *bytes.Buffer,
+// *bytes.Reader and *strings.Reader bodies). Such a request's first
+// attempt's error is marked so that [RetryAfterPushback]
 // stops a retry, and if a retry stage without that pushback retries anyway,
 // the later attempts fail at once with the same error, without sending
 // anything. Either way the caller gets the first attempt's result.
@@ -69,24 +79,39 @@ type TransportConfig struct {
 //
 // The transport is safe for concurrent use if base and p are. Its
 // CloseIdleConnections method calls base's, if base has one.
-func NewTransport(base http.RoundTripper, p *resilience.Pipeline[*http.Response], cfg TransportConfig) http.RoundTripper {
+func NewTransport(base http.RoundTripper, p resilience.Executor[*http.Response], cfg TransportConfig) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if p == nil {
+	if pp, ok := p.(*resilience.Pipeline[*http.Response]); p == nil || ok && pp == nil {
 		p, _ = resilience.New[*http.Response]() // no stages cannot fail
 	}
 	codes := cfg.RetryableStatus
 	if len(codes) == 0 {
 		codes = DefaultRetryableStatus
 	}
-	return &transport{base: base, p: p, retryable: slices.Clone(codes)}
+	return &transport{base: base, p: p, retryable: slices.Clone(codes), anyMethod: cfg.RetryNonIdempotent}
 }
 
 type transport struct {
 	base      http.RoundTripper
-	p         *resilience.Pipeline[*http.Response]
+	p         resilience.Executor[*http.Response]
 	retryable []int
+	anyMethod bool
+}
+
+// idempotent reports whether req may be sent twice, by the rule net/http's
+// own Transport uses for retries: its method is idempotent (RFC 9110,
+// section 9.2.2) or it carries an Idempotency-Key or X-Idempotency-Key
+// header.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }
 
 // CloseIdleConnections closes the idle connections of the base transport,
@@ -100,9 +125,10 @@ func (t *transport) CloseIdleConnections() {
 // RoundTrip runs req through the pipeline.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := &call{
-		t:          t,
-		req:        req,
-		replayable: req.Body == nil || req.Body == http.NoBody || req.GetBody != nil,
+		t:   t,
+		req: req,
+		replayable: (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) &&
+			(t.anyMethod || idempotent(req)),
 	}
 	resp, err := t.p.Execute(req.Context(), c.attempt)
 
@@ -154,7 +180,7 @@ func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 		err := c.firstErr
 		c.mu.Unlock()
 		if err == nil { // the first attempt succeeded; a custom policy asked again
-			err = &noReplayError{err: errors.New("resiliencehttp: request body cannot be replayed")}
+			err = &noReplayError{err: errors.New("resiliencehttp: request cannot be sent again")}
 		}
 		return nil, err
 	}

@@ -113,6 +113,7 @@ func TestTransportRetriesAndReplaysBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("X-Test", "1")
+	req.Header.Set("Idempotency-Key", "order-1") // POST may be sent again
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +134,59 @@ func TestTransportRetriesAndReplaysBody(t *testing.T) {
 			t.Errorf("request %d body = %q, want %q", i, b, payload)
 		}
 	}
-	if len(req.Header) != 1 || req.Header.Get("X-Test") != "1" {
+	if len(req.Header) != 2 || req.Header.Get("X-Test") != "1" {
 		t.Errorf("caller's request header changed: %v", req.Header)
 	}
 	if o, c := ct.opened.Load(), ct.closed.Load(); o != 3 || c != 3 {
 		t.Errorf("responses opened %d, closed %d; want 3, 3", o, c)
+	}
+}
+
+func TestTransportNonIdempotentRequestIsSentOnce(t *testing.T) {
+	tests := []struct {
+		method, key string
+		any         bool
+		want        int64
+	}{
+		{http.MethodPost, "", false, 1},
+		{http.MethodPatch, "", false, 1},
+		{http.MethodPost, "Idempotency-Key", false, 3},
+		{http.MethodPost, "X-Idempotency-Key", false, 3},
+		{http.MethodPost, "", true, 3},
+		{http.MethodPut, "", false, 3},
+		{http.MethodDelete, "", false, 3},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/key=%s/any=%v", tt.method, tt.key, tt.any), func(t *testing.T) {
+			var hits atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				hits.Add(1)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			defer srv.Close()
+			ct := &countingTransport{base: &http.Transport{}}
+			client := &http.Client{Transport: NewTransport(ct, mustPipeline[*http.Response](t, resilience.Retry(retryPolicy(3))), TransportConfig{RetryNonIdempotent: tt.any})}
+			defer client.CloseIdleConnections()
+			req, err := http.NewRequest(tt.method, srv.URL, strings.NewReader("body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.key != "" {
+				req.Header.Set(tt.key, "k1")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("status = %d, want 503", resp.StatusCode)
+			}
+			if n := hits.Load(); n != tt.want {
+				t.Errorf("server saw %d requests, want %d", n, tt.want)
+			}
+		})
 	}
 }
 
