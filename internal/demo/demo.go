@@ -2,10 +2,18 @@
 // the console (OTLP receiver and web UI), the order service on SQLite and the
 // load generator, each with its own OpenTelemetry SDK exporting over real
 // OTLP/HTTP on loopback to the console. It is what `cairn demo` runs.
+//
+// The order service's database calls, its HTTP server and the load
+// generator's HTTP client go through resilience pipelines configured by one
+// file (resilience.yaml, embedded; or Config.ResilienceFile, reloaded when it
+// changes), and the database can be made to fail on demand through the admin
+// listener's /faults endpoint, so that breakers open and retries show on the
+// traces in the console.
 package demo
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +27,29 @@ import (
 
 	"github.com/cairnhq/cairn/console"
 	"github.com/cairnhq/cairn/internal/buildinfo"
+	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/loadgen"
 	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/resilienceconfig"
+	"github.com/cairnhq/cairn/resilience/resiliencehttp"
+	"github.com/cairnhq/cairn/resilience/retry"
 	"github.com/cairnhq/cairn/telemetry"
 )
+
+// DefaultResilience is the resilience configuration the demo runs with
+// unless Config.ResilienceFile names another: the pipelines orders-db-read,
+// orders-db-write, orders-api and loadgen-orders and their policies.
+//
+//go:embed resilience.yaml
+var DefaultResilience []byte
+
+// FaultTarget is the name of the order database's fault injector, served
+// at /faults/orders-db on the admin listener.
+const FaultTarget = "orders-db"
+
+// reloadInterval is how often a resilience file is checked for changes.
+const reloadInterval = 2 * time.Second
 
 // Default listen addresses. All are loopback: nothing of the demo is reachable
 // from another machine unless the caller asks for it.
@@ -59,6 +86,12 @@ type Config struct {
 	// ExportInterval is how often the components' telemetry is exported to
 	// the console; default one second, so the console is live.
 	ExportInterval time.Duration
+	// ResilienceFile is a resilience configuration (YAML or JSON, see
+	// docs/resilience-config.md) with the pipelines of DefaultResilience.
+	// It is checked every two seconds and reloaded when it changes; a bad
+	// change is logged and the running configuration kept. Default empty:
+	// DefaultResilience, not reloaded.
+	ResilienceFile string
 }
 
 // Addrs are the addresses the demo listens on once started, with ports
@@ -97,6 +130,10 @@ type Demo struct {
 
 	firstOnce   sync.Once
 	firstServed time.Duration
+
+	faults      *fault.Injector
+	watchCancel context.CancelFunc
+	watchers    sync.WaitGroup
 
 	loadCancel context.CancelFunc
 	loadDone   chan struct{}
@@ -232,20 +269,68 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		return nil, fmt.Errorf("demo: load generator telemetry: %w", err)
 	}
 
+	// Each process of a distributed shop would read the resilience file
+	// and build its own policies; so do the order service and the load
+	// generator here, each with its own telemetry.
+	rfile, err := d.resilienceFile()
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, err
+	}
+	orderRes, err := newReloader(rfile, d.orderTel)
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: order service resilience: %w", err)
+	}
+	loadRes, err := newReloader(rfile, d.loadTel, resilienceconfig.WithRetryConfig(func(_ string, p *retry.Policy) {
+		p.Pushback = resiliencehttp.RetryAfterPushback // honour Retry-After, never resend a POST
+	}))
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: load generator resilience: %w", err)
+	}
+	reads, err1 := resilienceconfig.NewLive[struct{}](orderRes, "orders-db-read")
+	writes, err2 := resilienceconfig.NewLive[struct{}](orderRes, "orders-db-write")
+	api, err3 := resilienceconfig.NewLive[struct{}](orderRes, "orders-api")
+	client, err4 := resilienceconfig.NewLive[*http.Response](loadRes, "loadgen-orders")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: resilience pipelines: %w", err)
+	}
+	if cfg.ResilienceFile != "" {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		d.watchCancel = cancel
+		for _, r := range []*resilienceconfig.Reloader{orderRes, loadRes} {
+			d.watchers.Go(func() { _ = r.Watch(wctx, cfg.ResilienceFile, reloadInterval) })
+		}
+	}
+
+	d.faults = fault.New(FaultTarget)
 	d.order, err = order.New(ctx, order.Config{
 		DBPath:         filepath.Join(d.dataDir, "orders.db"),
 		TracerProvider: d.orderTel.TracerProvider(),
 		MeterProvider:  d.orderTel.MeterProvider(),
 		Logger:         d.orderTel.Logger(),
+		Reads:          reads,
+		Writes:         writes,
+		Faults:         d.faults,
 	})
 	if err != nil {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: order service: %w", err)
 	}
-	d.serve("order service", orderLn, d.orderTel.Handler(d.order.Handler(), "order"))
-	// The admin listener shows the order service's telemetry: its metrics,
-	// and the log level that the demo's components share.
-	d.serve("admin listener", adminLn, d.orderTel.AdminHandler())
+	// The server span (otelhttp) is outermost, so requests the pipeline
+	// rejects with 429 or 503 are traced too.
+	d.serve("order service", orderLn, d.orderTel.Handler(resiliencehttp.Middleware(api, d.order.Handler()), "order"))
+	// The admin listener shows the order service's telemetry (its metrics,
+	// and the log level that the demo's components share) and its fault
+	// injector.
+	admin := http.NewServeMux()
+	faults := fault.Handler(d.orderTel.Logger(), d.faults)
+	admin.Handle("/faults", faults)
+	admin.Handle("/faults/", faults)
+	admin.Handle("/", d.orderTel.AdminHandler())
+	d.serve("admin listener", adminLn, admin)
 
 	d.printStart()
 
@@ -257,8 +342,10 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	loadCtx, cancel := context.WithCancel(ctx)
 	d.loadCancel = cancel
 	base := http.DefaultTransport.(*http.Transport).Clone()
-	client := &http.Client{
-		Transport: d.loadTel.Transport(firstServed{base: base, d: d}),
+	// Each attempt is its own client span; the retries and the breaker's
+	// transitions are events on the load generator's request span.
+	httpClient := &http.Client{
+		Transport: resiliencehttp.NewTransport(d.loadTel.Transport(firstServed{base: base, d: d}), client, resiliencehttp.TransportConfig{}),
 		Timeout:   10 * time.Second,
 	}
 	go func() {
@@ -267,7 +354,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		d.loadStats, d.loadErr = loadgen.Run(loadCtx, loadgen.Config{
 			BaseURL:        "http://" + d.addrs.Order,
 			RPS:            cfg.RPS,
-			Client:         client,
+			Client:         httpClient,
 			TracerProvider: d.loadTel.TracerProvider(),
 			MeterProvider:  d.loadTel.MeterProvider(),
 			Logger:         d.loadTel.Logger(),
@@ -275,6 +362,52 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	}()
 	return d, nil
 }
+
+// resilienceFile reads and decodes the resilience configuration.
+func (d *Demo) resilienceFile() (*resilienceconfig.File, error) {
+	if d.cfg.ResilienceFile == "" {
+		f, err := resilienceconfig.Decode(DefaultResilience)
+		if err != nil {
+			return nil, fmt.Errorf("demo: embedded resilience.yaml: %w", err)
+		}
+		return f, nil
+	}
+	f, err := resilienceconfig.Load(d.cfg.ResilienceFile)
+	if err != nil {
+		return nil, fmt.Errorf("demo: --resilience: %w", err)
+	}
+	return f, nil
+}
+
+// newReloader builds a component's resilience policies from f, reporting
+// to its telemetry: breaker transitions and reloads are logged (and the
+// breaker adds an event to the span of the call that moved it).
+func newReloader(f *resilienceconfig.File, tel *telemetry.Telemetry, opts ...resilienceconfig.Option) (*resilienceconfig.Reloader, error) {
+	log := tel.Logger()
+	opts = append([]resilienceconfig.Option{
+		resilienceconfig.WithMeterProvider(tel.MeterProvider()),
+		resilienceconfig.WithBreakerConfig(func(name string, c *circuitbreaker.Config) {
+			c.OnStateChange = func(from, to circuitbreaker.State) {
+				level := slog.LevelWarn
+				if to == circuitbreaker.StateClosed {
+					level = slog.LevelInfo
+				}
+				log.Log(context.Background(), level, "circuit breaker state changed",
+					slog.String("breaker", name), slog.String("from", from.String()), slog.String("to", to.String()))
+			}
+		}),
+		resilienceconfig.WithOnReload(func(*resilienceconfig.Set) {
+			log.Info("resilience configuration reloaded")
+		}),
+		resilienceconfig.WithOnError(func(err error) {
+			log.Error("resilience configuration rejected; the previous one stays", slog.Any("error", err))
+		}),
+	}, opts...)
+	return resilienceconfig.NewReloader(f, opts...)
+}
+
+// Faults returns the injector of the order database's faults.
+func (d *Demo) Faults() *fault.Injector { return d.faults }
 
 func closeListeners(lns []net.Listener) {
 	for _, ln := range lns {
@@ -331,13 +464,19 @@ func (d *Demo) printStart() {
 	fmt.Fprintf(w, "  console        http://%s\n", d.addrs.Console)
 	fmt.Fprintf(w, "  OTLP/HTTP      http://%s/v1/{traces,metrics,logs}  (console receiver)\n", d.addrs.OTLP)
 	fmt.Fprintf(w, "  order API      http://%s/orders\n", d.addrs.Order)
-	fmt.Fprintf(w, "  admin          http://%s  (/metrics /debug/pprof/ /loglevel /healthz)\n", d.addrs.Admin)
+	fmt.Fprintf(w, "  admin          http://%s  (/metrics /debug/pprof/ /loglevel /healthz /faults)\n", d.addrs.Admin)
 	keep := "kept"
 	if d.tempDir {
 		keep = "removed on exit"
 	}
 	fmt.Fprintf(w, "  data           %s  (%s)\n", d.dataDir, keep)
 	fmt.Fprintf(w, "  logs           %s\n", filepath.Join(d.dataDir, "logs"))
+	if d.cfg.ResilienceFile == "" {
+		fmt.Fprintf(w, "  resilience     embedded resilience.yaml (write your own and pass --resilience FILE to edit it live)\n")
+	} else {
+		fmt.Fprintf(w, "  resilience     %s  (reloaded when it changes)\n", d.cfg.ResilienceFile)
+	}
+	fmt.Fprintf(w, "  fault          curl -X PUT -d '{\"error_rate\":0.6}' http://%s/faults/%s\n", d.addrs.Admin, FaultTarget)
 	switch {
 	case d.cfg.RPS <= 0:
 		fmt.Fprintf(w, "  load           off\n")
@@ -401,6 +540,10 @@ func (d *Demo) closeAll(ctx context.Context) error {
 				}
 			}
 		}
+	}
+	if d.watchCancel != nil {
+		d.watchCancel()
+		d.watchers.Wait()
 	}
 	shutdown("order service", "admin listener")
 	if d.order != nil {

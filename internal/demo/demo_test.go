@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +224,215 @@ func TestDemoKeepsDataDir(t *testing.T) {
 	for _, name := range []string{"orders.db", "logs/order.log", "logs/loadgen.log", "logs/console.log"} {
 		if _, err := os.Stat(cfg.DataDir + "/" + name); err != nil {
 			t.Errorf("data dir lacks %s after the demo: %v", name, err)
+		}
+	}
+}
+
+// findSpanEvent looks through the console's recent traces of service for a
+// span event named name whose attributes include want (key to value), and
+// returns the trace id, or "".
+func findSpanEvent(t *testing.T, consoleURL, service, name string, want map[string]string) string {
+	var list struct {
+		Traces []struct {
+			TraceID string `json:"trace_id"`
+		} `json:"traces"`
+	}
+	getJSON(t, consoleURL+"/api/traces?service="+service+"&limit=100", &list)
+	for _, tr := range list.Traces {
+		var got struct {
+			Spans []struct {
+				Service string `json:"service"`
+				Events  []struct {
+					Name       string         `json:"name"`
+					Attributes map[string]any `json:"attributes"`
+				} `json:"events"`
+			} `json:"spans"`
+		}
+		getJSON(t, consoleURL+"/api/traces/"+tr.TraceID, &got)
+		for _, s := range got.Spans {
+			for _, e := range s.Events {
+				if s.Service != service || e.Name != name {
+					continue
+				}
+				match := true
+				for k, v := range want {
+					if fmt.Sprint(e.Attributes[k]) != v {
+						match = false
+					}
+				}
+				if match {
+					return tr.TraceID
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func do(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// TestDemoFaultOpensTheBreaker is the resilience acceptance test: a fault
+// injected into the order database through the admin listener opens the
+// orders-db circuit breaker, the transition and the rejections show as span
+// events on the traces in the console and in the logs, and the breaker
+// closes again once the fault is cleared.
+func TestDemoFaultOpensTheBreaker(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	d, err := Start(ctx, loopbackConfig(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleURL := "http://" + d.Addrs().Console
+	faultURL := "http://" + d.Addrs().Admin + "/faults/" + FaultTarget
+
+	if code, body := do(t, http.MethodPut, faultURL, `{"error_rate":1}`); code != http.StatusOK {
+		t.Fatalf("PUT %s = %d %s", faultURL, code, body)
+	}
+	// Wait for the condition, not for a time: the bound only keeps a
+	// broken build from hanging the suite.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	waitFor("the orders-db breaker to open on a trace", func() bool {
+		return findSpanEvent(t, consoleURL, "order", "resilience.circuitbreaker.state_change",
+			map[string]string{"resilience.policy.name": "orders-db", "resilience.circuitbreaker.to": "open"}) != ""
+	})
+	waitFor("a call rejected by the open breaker", func() bool {
+		return findSpanEvent(t, consoleURL, "order", "resilience.circuitbreaker.rejected",
+			map[string]string{"resilience.policy.name": "orders-db"}) != ""
+	})
+	var logs struct {
+		Logs []apiLog `json:"logs"`
+	}
+	waitFor("the breaker's transition in the order service's logs", func() bool {
+		getJSON(t, consoleURL+"/api/logs?service=order&limit=1000", &logs)
+		for _, l := range logs.Logs {
+			if fmt.Sprint(l.Body) == "circuit breaker state changed" {
+				return true
+			}
+		}
+		return false
+	})
+
+	if code, body := do(t, http.MethodDelete, faultURL, ""); code != http.StatusOK {
+		t.Fatalf("DELETE %s = %d %s", faultURL, code, body)
+	}
+	waitFor("the orders-db breaker to close again", func() bool {
+		return findSpanEvent(t, consoleURL, "order", "resilience.circuitbreaker.state_change",
+			map[string]string{"resilience.policy.name": "orders-db", "resilience.circuitbreaker.to": "closed"}) != ""
+	})
+	if failed, _ := d.Faults().Counts(); failed == 0 {
+		t.Error("the injector reports no injected failures")
+	}
+	cancel()
+	rep, err := d.Wait(ctx)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if rep.Load.Failed == 0 {
+		t.Errorf("load stats = %+v, want failures while the fault was on", rep.Load)
+	}
+}
+
+// TestDemoReloadsResilienceFile changes the order API's rate limit in the
+// file given by Config.ResilienceFile while the demo runs, and sees the
+// server follow.
+func TestDemoReloadsResilienceFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "resilience.yaml")
+	write := func(rate, burst string) {
+		t.Helper()
+		cfg := strings.Replace(string(DefaultResilience),
+			"orders-api: {algorithm: token_bucket, rate: 500, per: 1s, burst: 100}",
+			"orders-api: {algorithm: token_bucket, rate: "+rate+", per: 1m, burst: "+burst+"}", 1)
+		if cfg == string(DefaultResilience) {
+			t.Fatal("the orders-api rate limit is not in resilience.yaml as the test expects")
+		}
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1", "1")
+	var out bytes.Buffer
+	cfg := loopbackConfig(&out)
+	cfg.RPS = 0
+	cfg.ResilienceFile = path
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		if _, err := d.Wait(ctx); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+	}()
+	url := "http://" + d.Addrs().Order + "/orders"
+	codes := func(n int) []int {
+		var got []int
+		for range n {
+			c, _ := do(t, http.MethodGet, url, "")
+			got = append(got, c)
+		}
+		return got
+	}
+	// One token a minute: the second request is limited.
+	if got := codes(2); got[0] != http.StatusOK || got[1] != http.StatusTooManyRequests {
+		t.Fatalf("with rate 1/min, burst 1: statuses %v, want [200 429]", got)
+	}
+	// A broken file is rejected and the running limit stays.
+	if err := os.WriteFile(path, []byte("breakers: {orders-db: {window_size: -1}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	consoleURL := "http://" + d.Addrs().Console
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var logs struct {
+			Logs []apiLog `json:"logs"`
+		}
+		getJSON(t, consoleURL+"/api/logs?service=order&limit=1000", &logs)
+		if slices.ContainsFunc(logs.Logs, func(l apiLog) bool {
+			return fmt.Sprint(l.Body) == "resilience configuration rejected; the previous one stays"
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broken file's rejection never reached the order service's logs")
+		}
+	}
+	if got := codes(1); got[0] != http.StatusTooManyRequests {
+		t.Fatalf("after a broken file: status %v, want [429]", got)
+	}
+	write("1000", "100")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got := codes(5)
+		if slices.Equal(got, []int{200, 200, 200, 200, 200}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after raising the limit in the file: statuses %v, want all 200", got)
 		}
 	}
 }

@@ -1,5 +1,6 @@
-// Package order wires the order service for one process: a SQLite store, the
-// use cases and the HTTP API, with the telemetry providers the caller gives.
+// Package order wires the order service for one process: a SQLite store
+// guarded by resilience policies, the use cases and the HTTP API, with the
+// telemetry providers the caller gives.
 //
 // A command builds it with [New], wraps [Service.Handler] in otelhttp, serves
 // it, and calls [Service.Close] on shutdown.
@@ -15,7 +16,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/httpapi"
+	"github.com/cairnhq/cairn/internal/shop/order/adapters/resilient"
 	sqlitestore "github.com/cairnhq/cairn/internal/shop/order/adapters/sqlite"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
 )
@@ -35,6 +38,15 @@ type Config struct {
 	// Logger receives the service's logs, made with the request context.
 	// Default: logs are discarded.
 	Logger *slog.Logger
+	// Reads and Writes run the database's reads (Get, List) and writes
+	// (Save) through resilience policies, typically a retry, a circuit
+	// breaker, a bulkhead and a timeout. Default nil: calls go straight to
+	// the database.
+	Reads, Writes resilient.Executor
+	// Faults, if set, injects failures and latency into every database
+	// call, inside the policies, as if the database misbehaved. Default
+	// nil.
+	Faults *fault.Injector
 }
 
 // Service is a running order service. Its methods are safe for concurrent
@@ -55,7 +67,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("order: %w", err)
 	}
-	uc, err := app.New(store, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider})
+	var repo app.Repository = store
+	if cfg.Reads != nil || cfg.Writes != nil || cfg.Faults != nil {
+		repo = resilient.New(store, cfg.Reads, cfg.Writes, cfg.Faults)
+	}
+	uc, err := app.New(repo, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("order: %w", err), store.Close())
 	}
