@@ -21,8 +21,21 @@ import (
 // bulkhead, outermost first, plus a timeout innermost when withTimeout:
 // failsafe-go's executor first (the baseline column), then cairn's
 // Pipeline, both with default policy settings and no telemetry exported.
-func benchPipelines(b *testing.B, withTimeout bool) {
+//
+// When watch is set the callee looks at its context's Done channel, as a
+// callee that does I/O would: that costs failsafe-go nothing more (its
+// timeout always derives a context) and makes cairn's timeout arm its
+// timer.
+func benchPipelines(b *testing.B, withTimeout, watch bool) {
 	fn := func() (int, error) { return 1, nil }
+	watched := func(ctx context.Context) (int, error) {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		default:
+			return 1, nil
+		}
+	}
 	b.Run("variant=failsafe", func(b *testing.B) {
 		policies := []failsafe.Policy[int]{
 			fsretry.NewBuilder[int]().Build(),
@@ -34,6 +47,14 @@ func benchPipelines(b *testing.B, withTimeout bool) {
 		}
 		exec := failsafe.With(policies...)
 		b.ReportAllocs()
+		if watch {
+			for b.Loop() {
+				if v, err := exec.GetWithExecution(func(e failsafe.Execution[int]) (int, error) { return watched(e.Context()) }); v != 1 || err != nil {
+					b.Fatalf("Get = %d, %v", v, err)
+				}
+			}
+			return
+		}
 		for b.Loop() {
 			if v, err := exec.Get(fn); v != 1 || err != nil {
 				b.Fatalf("Get = %d, %v", v, err)
@@ -63,6 +84,9 @@ func benchPipelines(b *testing.B, withTimeout bool) {
 		}
 		ctx := context.Background()
 		call := func(context.Context) (int, error) { return fn() }
+		if watch {
+			call = watched
+		}
 		b.ReportAllocs()
 		for b.Loop() {
 			if v, err := p.Execute(ctx, call); v != 1 || err != nil {
@@ -73,9 +97,15 @@ func benchPipelines(b *testing.B, withTimeout bool) {
 }
 
 // BenchmarkPipelineRetryBreakerBulkhead is retry(circuitbreaker(bulkhead(fn))).
-func BenchmarkPipelineRetryBreakerBulkhead(b *testing.B) { benchPipelines(b, false) }
+func BenchmarkPipelineRetryBreakerBulkhead(b *testing.B) { benchPipelines(b, false, false) }
 
 // BenchmarkPipelineRetryBreakerBulkheadTimeout is
 // retry(circuitbreaker(bulkhead(timeout(fn)))), ANCHORS.md's four-policy
 // composition.
-func BenchmarkPipelineRetryBreakerBulkheadTimeout(b *testing.B) { benchPipelines(b, true) }
+func BenchmarkPipelineRetryBreakerBulkheadTimeout(b *testing.B) { benchPipelines(b, true, false) }
+
+// BenchmarkPipelineRetryBreakerBulkheadTimeoutWatched is the four-policy
+// composition with a callee that looks at its context's Done channel.
+func BenchmarkPipelineRetryBreakerBulkheadTimeoutWatched(b *testing.B) {
+	benchPipelines(b, true, true)
+}

@@ -146,7 +146,10 @@ func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 		p.RetryIf = defaultRetryIf
 	}
 	in := instrumentsFor(p.MeterProvider, p.Name)
-	start := time.Now()
+	var start time.Time // read only when needed: the clock is not free
+	if p.MaxElapsed > 0 {
+		start = time.Now()
+	}
 	if p.Budget != nil {
 		p.Budget.OnRequest()
 	}
