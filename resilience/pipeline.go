@@ -1,6 +1,7 @@
 // Package resilience composes the policies of its subpackages (circuit
-// breaker, bulkhead, rate limiter, retry, timeout, fallback and policies of
-// your own) into a Pipeline that runs a call through them in an explicit
+// breaker, bulkhead, rate limiter, retry, timeout, fallback, adaptive
+// concurrency limiter, load shedder, client-side throttle, hedging and
+// policies of your own) into a Pipeline that runs a call through them in an explicit
 // outer-to-inner order:
 //
 //	p, err := resilience.New[Order](
@@ -14,13 +15,16 @@
 // A Pipeline interprets its stages rather than nesting closures (see
 // docs/adr/0001-resilience-pipeline.md): the built-in stages are handled by
 // concrete type, so running a call through a circuit breaker, a bulkhead, a
-// rate limiter and a retry allocates nothing when the call succeeds. A
+// rate limiter, a retry, an adaptive limiter, a load shedder and a throttle
+// allocates nothing when the call succeeds. A hedge stage allocates what
+// [hedge.Do] does (a goroutine, a channel and a context per attempt). A
 // timeout allocates the one derived context it must give the callee, and
 // starts a timer only if the callee waits on the context's Done channel.
 //
 // Every error a stage produces is its policy's typed error, matching the
 // policy package's sentinel ([circuitbreaker.ErrOpen], [bulkhead.ErrFull],
-// [ratelimit.ErrLimited], [ErrTimeout]) and wrapping the context's error
+// [ratelimit.ErrLimited], [adaptive.ErrLimitExceeded], [shed.ErrShed],
+// [ErrThrottled], [ErrTimeout]) and wrapping the context's error
 // where the context ended the call.
 //
 // When the span of the call's context is recording, the stages add span
@@ -45,11 +49,14 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cairnhq/cairn/resilience/adaptive"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/hedge"
 	"github.com/cairnhq/cairn/resilience/internal/deadline"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/retry"
+	"github.com/cairnhq/cairn/resilience/shed"
 )
 
 // Span event names and attribute keys of the stages that have no policy
@@ -115,16 +122,24 @@ const (
 	kindTimeout
 	kindFallback
 	kindPolicy
+	kindAdaptive
+	kindShed
+	kindThrottle
+	kindHedge
 )
 
 // Stage is one step of a Pipeline, made by [CircuitBreaker], [Bulkhead],
-// [RateLimit], [Retry], [Timeout], [Fallback] or [Custom]. The zero Stage is
-// invalid.
+// [RateLimit], [Retry], [Timeout], [Fallback], [Adaptive], [Shed],
+// [Throttle], [Hedge] or [Custom]. The zero Stage is invalid.
 type Stage struct {
 	kind     kind
 	breaker  *circuitbreaker.Breaker
 	bulkhead *bulkhead.Bulkhead
 	limiter  ratelimit.Limiter
+	adaptive *adaptive.Limiter
+	shedder  *shed.Shedder
+	throttle *adaptive.Throttle
+	hedger   *hedge.Hedger
 	limit    string // the limiter's name, for its errors
 	retry    retry.Policy
 	timeout  time.Duration
@@ -175,6 +190,87 @@ func Retry(p retry.Policy) Stage {
 // callee that waits on Done costs what context.WithTimeout costs.
 func Timeout(d time.Duration) Stage {
 	return Stage{kind: kindTimeout, timeout: d}
+}
+
+// Adaptive is a stage that holds one of l's permits for the rest of the
+// pipeline. A call l rejects fails at once with [adaptive.ErrLimitExceeded]
+// (the sentinel itself, so rejecting allocates nothing). When the call
+// ends, the permit is given back with [adaptive.Permit.Done] and the
+// call's error, so a success feeds its round-trip time to l's algorithm,
+// an error matching context.DeadlineExceeded (as a [*TimeoutError] of an
+// inner Timeout stage does) counts as a drop, and other errors release the
+// permit without a sample; an error that [IsOverload] reports, such as a
+// rejection by a load shedder or a full bulkhead downstream, counts as a
+// drop too ([adaptive.Permit.Dropped]). A call that panics releases its
+// permit without a sample. Put it outside the Timeout stage so that
+// timeouts shrink the limit.
+func Adaptive(l *adaptive.Limiter) Stage {
+	return Stage{kind: kindAdaptive, adaptive: l}
+}
+
+// Shed is a stage that asks s to admit the call, with the priority of the
+// call's context ([shed.WithPriority]); a shed call fails with s's
+// [*shed.ShedError], matching [shed.ErrShed], whose RetryAfter
+// resiliencehttp turns into a Retry-After header. The permit's Done is
+// called when the call ends, however it ends (a panic included), so s
+// learns the response time. Admitting allocates nothing.
+func Shed(s *shed.Shedder) Stage {
+	return Stage{kind: kindShed, shedder: s}
+}
+
+// Throttle is a stage of client-side adaptive throttling with t (the
+// Google SRE book, chapter 21): a call t rejects fails at once with
+// [ErrThrottled], without reaching the backend. For a call t lets through,
+// t records whether the backend accepted it: every outcome counts as
+// accepted except an error that [IsOverload] reports, which is the
+// backend (or a policy in front of it) refusing the call for overload.
+// A call that panics counts as accepted. Put it outside the retry stage so
+// that each call, not each attempt, is counted once, or inside it to count
+// attempts; either way outside the circuit breaker, whose rejections then
+// count as refusals.
+func Throttle(t *adaptive.Throttle) Stage {
+	return Stage{kind: kindThrottle, throttle: t}
+}
+
+// Hedge is a stage that runs the rest of the pipeline through [hedge.Do]
+// with h: when it has not returned after h's delay, the rest of the
+// pipeline runs again concurrently, each attempt through every inner stage
+// with its own child context, and the first success wins and cancels the
+// others. A failed call fails with h's [*hedge.Error], which wraps the
+// attempts' errors (so errors.Is still finds, say, circuitbreaker.ErrOpen).
+//
+// Put it outside the circuit breaker, bulkhead and timeout stages so that
+// each attempt is admitted, timed and recorded on its own, and inside a
+// retry stage, which should not retry what hedging already sent. The call
+// must be safe to run concurrently with itself and must return when its
+// context is cancelled; as with hedge.Do, a panic in an attempt is not
+// recovered and ends the program.
+func Hedge(h *hedge.Hedger) Stage {
+	return Stage{kind: kindHedge, hedger: h}
+}
+
+// ErrThrottled is the error of a call a [Throttle] stage rejected.
+var ErrThrottled = errors.New("resilience: throttled")
+
+// IsOverload reports whether err says that a call was refused for
+// overload rather than failed: it matches [shed.ErrShed],
+// [bulkhead.ErrFull], [ratelimit.ErrLimited], [circuitbreaker.ErrOpen],
+// [adaptive.ErrLimitExceeded] or [ErrThrottled], or it or an error it wraps
+// has a method Overloaded() bool that returns true (which a transport's
+// error for an HTTP 429 or 503 or a gRPC RESOURCE_EXHAUSTED can implement).
+// [Throttle] and [Adaptive] stages use it to tell the backend's refusals
+// from other failures.
+func IsOverload(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, shed.ErrShed) || errors.Is(err, bulkhead.ErrFull) ||
+		errors.Is(err, ratelimit.ErrLimited) || errors.Is(err, circuitbreaker.ErrOpen) ||
+		errors.Is(err, adaptive.ErrLimitExceeded) || errors.Is(err, ErrThrottled) {
+		return true
+	}
+	var o interface{ Overloaded() bool }
+	return errors.As(err, &o) && o.Overloaded()
 }
 
 // Fallback is a stage that answers a failed call with f's result instead:
@@ -250,7 +346,8 @@ type Pipeline[T any] struct {
 
 // New returns a Pipeline of the given stages, the first outermost. It
 // returns an error naming the stage when a stage is the zero Stage, lacks
-// its policy, has a negative timeout or an invalid retry policy, or was made
+// its policy (a nil breaker, bulkhead, limiter, shedder, throttle or
+// hedger), has a negative timeout or an invalid retry policy, or was made
 // by Fallback or Custom for another result type than T.
 func New[T any](stages ...Stage) (*Pipeline[T], error) {
 	p := &Pipeline[T]{stages: make([]resolved[T], len(stages))}
@@ -281,6 +378,22 @@ func New[T any](stages ...Stage) (*Pipeline[T], error) {
 			if s.timeout <= 0 {
 				bad("timeout %v is not positive", s.timeout)
 			}
+		case kindAdaptive:
+			if s.adaptive == nil {
+				bad("adaptive limiter is nil")
+			}
+		case kindShed:
+			if s.shedder == nil {
+				bad("shedder is nil")
+			}
+		case kindThrottle:
+			if s.throttle == nil {
+				bad("throttle is nil")
+			}
+		case kindHedge:
+			if s.hedger == nil {
+				bad("hedger is nil")
+			}
 		case kindFallback:
 			f, ok := s.typed.(func(context.Context, error) (T, error))
 			if !ok {
@@ -294,7 +407,7 @@ func New[T any](stages ...Stage) (*Pipeline[T], error) {
 			}
 			r.policy = pol
 		default:
-			bad("zero Stage; make stages with CircuitBreaker, Bulkhead, RateLimit, Retry, Timeout, Fallback or Custom")
+			bad("zero Stage; make stages with CircuitBreaker, Bulkhead, RateLimit, Retry, Timeout, Fallback, Adaptive, Shed, Throttle, Hedge or Custom")
 		}
 		p.stages[i] = r
 	}
@@ -399,6 +512,56 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 			span.AddEvent(FallbackEventName, trace.WithAttributes(et, em, OutcomeKey.String(outcome)))
 		}
 		return v, ferr
+
+	case kindAdaptive:
+		permit, ok := s.adaptive.AcquireContext(ctx)
+		if !ok {
+			return zero, adaptive.ErrLimitExceeded
+		}
+		// A panic releases the permit without a sample.
+		done := false
+		defer func() {
+			if !done {
+				permit.Done(errPanicked)
+			}
+		}()
+		v, err := p.run(ctx, i+1, fn)
+		done = true
+		if IsOverload(err) {
+			permit.Dropped()
+		} else {
+			permit.Done(err)
+		}
+		return v, err
+
+	case kindShed:
+		permit, err := s.shedder.Allow(ctx)
+		if err != nil {
+			return zero, err
+		}
+		defer permit.Done()
+		return p.run(ctx, i+1, fn)
+
+	case kindThrottle:
+		if !s.throttle.Allow() {
+			return zero, ErrThrottled
+		}
+		// A panic is not a refusal for overload.
+		done := false
+		defer func() {
+			if !done {
+				s.throttle.Record(true)
+			}
+		}()
+		v, err := p.run(ctx, i+1, fn)
+		done = true
+		s.throttle.Record(!IsOverload(err))
+		return v, err
+
+	case kindHedge:
+		return hedge.Do(ctx, s.hedger, func(ctx context.Context) (T, error) {
+			return p.run(ctx, i+1, fn)
+		})
 
 	case kindPolicy:
 		return s.policy.Execute(ctx, Next[T]{p: p, i: i + 1, fn: fn})

@@ -29,15 +29,19 @@
 //
 // Each policy is the JSON form of its package's config, decoded by that
 // package's own UnmarshalJSON: [circuitbreaker.Config], [bulkhead.Config],
-// [ratelimit.Config], [budget.Config], and [retry.Policy] plus a "budget"
-// key naming an entry of budgets. Durations are strings such as "250ms" or
+// [ratelimit.Config], [budget.Config], [retry.Policy] plus a "budget" key
+// naming an entry of budgets, and for the overload policies
+// [adaptive.Config] (section adaptive), [shed.Config] (shedders),
+// [adaptive.ThrottleConfig] (throttles) and [hedge.Config] plus a "budget"
+// key (hedges). Durations are strings such as "250ms" or
 // numbers of nanoseconds; zero or absent fields take the policy's
 // defaults. A policy whose name field is empty is named after its key. A
-// stage is an object with exactly one key: retry, circuitbreaker, bulkhead
-// or ratelimit with the name of a policy, or timeout with a positive
-// duration. Pipelines that name the same breaker, bulkhead or limiter share
-// it. Hedging, adaptive concurrency limits and load shedding are not
-// pipeline stages and have no section.
+// stage is an object with exactly one key: retry, circuitbreaker,
+// bulkhead, ratelimit, adaptive, shed, throttle or hedge with the name of a
+// policy, or timeout with a positive duration; they become the stages of
+// the same names in package resilience ([resilience.Adaptive],
+// [resilience.Shed], [resilience.Throttle], [resilience.Hedge] for the
+// overload ones). Pipelines that name the same policy share it.
 //
 // [Decode] converts YAML to JSON with sigs.k8s.io/yaml (JSON is YAML, so
 // both decode the same way) and rejects unknown fields, duplicate keys and
@@ -55,14 +59,17 @@
 // [resilience.Custom] policy, goes there, and [Set.Stages] gives the
 // stages to compose any other way. Function fields of the policies
 // (a breaker's IsFailure, a retry's RetryIf) come from [WithBreakerConfig]
-// and [WithRetryConfig].
+// and [WithRetryConfig]. A shedder runs a CPU sampler goroutine: close a
+// Set that has shedders with [Set.Close] when done with it.
 //
 // # Reloading
 //
 // A [Reloader] holds the current Set. [Reloader.Reload],
 // [Reloader.ReloadFile] and [Reloader.Apply] build a new Set against the
-// current one, reusing every breaker, bulkhead, rate limiter and budget
-// whose file config is unchanged, and swap it in atomically; an open
+// current one, reusing every policy whose file config is unchanged (a
+// hedger only if its budget is reused too), and swap it in atomically,
+// closing the shedders the new Set no longer holds; [Reloader.Close]
+// closes the current ones; an open
 // breaker stays open across a reload of an unrelated change, while a
 // breaker whose config changed starts closed. A bad configuration is
 // rejected with its error and the current Set keeps serving. Reloads are

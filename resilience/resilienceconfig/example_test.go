@@ -66,7 +66,7 @@ pipelines:
 	// resilienceconfig: breakers.inventory.failure_rate_threshold = 1.5: must be in (0, 1]
 	// resilienceconfig: pipelines.empty: empty pipeline
 	// resilienceconfig: pipelines.inventory-client[0]: unknown circuitbreaker "inventry"
-	// resilienceconfig: pipelines.inventory-client[1]: unknown stage kind "cache": want one of retry, circuitbreaker, bulkhead, ratelimit, timeout
+	// resilienceconfig: pipelines.inventory-client[1]: unknown stage kind "cache": want one of retry, circuitbreaker, bulkhead, ratelimit, timeout, adaptive, shed, throttle, hedge
 	// resilienceconfig: pipelines.inventory-client[2].timeout = -1s: must be positive
 }
 

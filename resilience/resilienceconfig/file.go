@@ -13,11 +13,14 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/cairnhq/cairn/resilience/adaptive"
 	"github.com/cairnhq/cairn/resilience/budget"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/hedge"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/retry"
+	"github.com/cairnhq/cairn/resilience/shed"
 )
 
 // Stage kinds, the keys of a pipeline's stage entries.
@@ -27,10 +30,14 @@ const (
 	KindBulkhead       = "bulkhead"
 	KindRateLimit      = "ratelimit"
 	KindTimeout        = "timeout"
+	KindAdaptive       = "adaptive"
+	KindShed           = "shed"
+	KindThrottle       = "throttle"
+	KindHedge          = "hedge"
 )
 
 // kinds lists the stage kinds in the order error messages name them.
-var kinds = []string{KindRetry, KindCircuitBreaker, KindBulkhead, KindRateLimit, KindTimeout}
+var kinds = []string{KindRetry, KindCircuitBreaker, KindBulkhead, KindRateLimit, KindTimeout, KindAdaptive, KindShed, KindThrottle, KindHedge}
 
 // File is a resilience configuration: named policies, and pipelines
 // composed of them. It is a plain struct decoded from YAML or JSON by
@@ -40,7 +47,8 @@ var kinds = []string{KindRetry, KindCircuitBreaker, KindBulkhead, KindRateLimit,
 // A policy's name is its key in its section. A policy whose own name field
 // is empty is named after its key, so metrics and errors carry it. Two
 // pipelines that name the same breaker, bulkhead or rate limiter share one
-// policy object, and so its state.
+// policy object, and so its state. A throttle has no name field: it is
+// named only by its key.
 type File struct {
 	// Breakers are circuit breakers by name. Default none.
 	Breakers map[string]circuitbreaker.Config `json:"breakers,omitempty"`
@@ -50,9 +58,18 @@ type File struct {
 	RateLimits map[string]ratelimit.Config `json:"ratelimits,omitempty"`
 	// Retries are retry policies by name. Default none.
 	Retries map[string]Retry `json:"retries,omitempty"`
-	// Budgets are retry budgets by name, for Retries to share. Default
-	// none.
+	// Budgets are retry budgets by name, for Retries and Hedges to share.
+	// Default none.
 	Budgets map[string]budget.Config `json:"budgets,omitempty"`
+	// Adaptive are adaptive concurrency limiters by name. Default none.
+	Adaptive map[string]adaptive.Config `json:"adaptive,omitempty"`
+	// Shedders are load shedders by name. Each samples the CPU usage in a
+	// goroutine that [Set.Close] or [Reloader.Close] stops. Default none.
+	Shedders map[string]shed.Config `json:"shedders,omitempty"`
+	// Throttles are client-side adaptive throttles by name. Default none.
+	Throttles map[string]adaptive.ThrottleConfig `json:"throttles,omitempty"`
+	// Hedges are hedging policies by name. Default none.
+	Hedges map[string]Hedge `json:"hedges,omitempty"`
 	// Pipelines are lists of stages by name, the first outermost. Default
 	// none.
 	Pipelines map[string][]Stage `json:"pipelines,omitempty"`
@@ -70,31 +87,62 @@ type Retry struct {
 }
 
 // MarshalJSON encodes r as the policy's fields plus "budget".
-func (r Retry) MarshalJSON() ([]byte, error) {
-	data, err := json.Marshal(r.Policy)
-	if err != nil || r.Budget == "" {
+func (r Retry) MarshalJSON() ([]byte, error) { return marshalWithBudget(r.Policy, r.Budget) }
+
+// UnmarshalJSON decodes r from the policy's fields plus "budget". It does
+// not validate r.
+func (r *Retry) UnmarshalJSON(data []byte) error {
+	*r = Retry{}
+	return unmarshalWithBudget(data, &r.Policy, &r.Budget)
+}
+
+// Hedge is a hedging policy of a [File]: a [hedge.Config] and the name of
+// the budget, in the File's Budgets, that hedged attempts are drawn from
+// (typically the one the retries to the same dependency use). In a file
+// its fields are the config's, plus "budget".
+type Hedge struct {
+	// Config configures the hedger.
+	Config hedge.Config
+	// Budget names an entry of [File.Budgets]. Default "": no budget.
+	Budget string
+}
+
+// MarshalJSON encodes h as the config's fields plus "budget".
+func (h Hedge) MarshalJSON() ([]byte, error) { return marshalWithBudget(h.Config, h.Budget) }
+
+// UnmarshalJSON decodes h from the config's fields plus "budget". It does
+// not validate h.
+func (h *Hedge) UnmarshalJSON(data []byte) error {
+	*h = Hedge{}
+	return unmarshalWithBudget(data, &h.Config, &h.Budget)
+}
+
+// marshalWithBudget encodes v, a JSON object, with a "budget" key added
+// unless budget is empty.
+func marshalWithBudget(v any, budget string) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil || budget == "" {
 		return data, err
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
 	}
-	if m["budget"], err = json.Marshal(r.Budget); err != nil {
+	if m["budget"], err = json.Marshal(budget); err != nil {
 		return nil, err
 	}
 	return json.Marshal(m)
 }
 
-// UnmarshalJSON decodes r from the policy's fields plus "budget". It does
-// not validate r.
-func (r *Retry) UnmarshalJSON(data []byte) error {
+// unmarshalWithBudget decodes the JSON object data into v, except for its
+// "budget" key, which it decodes into budget.
+func unmarshalWithBudget(data []byte, v any, budget *string) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return err
 	}
-	*r = Retry{}
 	if b, ok := m["budget"]; ok {
-		if err := json.Unmarshal(b, &r.Budget); err != nil {
+		if err := json.Unmarshal(b, budget); err != nil {
 			return fmt.Errorf("budget: %w", err)
 		}
 		delete(m, "budget")
@@ -106,16 +154,16 @@ func (r *Retry) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal(rest, &r.Policy)
+	return json.Unmarshal(rest, v)
 }
 
 // Stage is one entry of a pipeline: in a file, an object with exactly one
 // key, the stage kind, whose value is the name of a policy
-// ({"retry": "inventory"}) or, for a timeout, a duration ({"timeout":
+// ({"retry": "inventory"}, {"shed": "api"}) or, for a timeout, a duration ({"timeout":
 // "2s"}, or a number of nanoseconds).
 type Stage struct {
-	// Kind is KindRetry, KindCircuitBreaker, KindBulkhead, KindRateLimit or
-	// KindTimeout.
+	// Kind is KindRetry, KindCircuitBreaker, KindBulkhead, KindRateLimit,
+	// KindTimeout, KindAdaptive, KindShed, KindThrottle or KindHedge.
 	Kind string
 	// Policy names the policy of the stage's kind; unused by a timeout.
 	Policy string
@@ -222,6 +270,10 @@ var sections = map[string]section{
 	"ratelimits": {typ: reflect.TypeFor[ratelimit.Config](), decode: reflect.TypeFor[ratelimit.Config]()},
 	"retries":    {typ: reflect.TypeFor[retry.Policy](), extra: "budget", decode: reflect.TypeFor[Retry]()},
 	"budgets":    {typ: reflect.TypeFor[budget.Config](), decode: reflect.TypeFor[budget.Config]()},
+	"adaptive":   {typ: reflect.TypeFor[adaptive.Config](), decode: reflect.TypeFor[adaptive.Config]()},
+	"shedders":   {typ: reflect.TypeFor[shed.Config](), decode: reflect.TypeFor[shed.Config]()},
+	"throttles":  {typ: reflect.TypeFor[adaptive.ThrottleConfig](), decode: reflect.TypeFor[adaptive.ThrottleConfig]()},
+	"hedges":     {typ: reflect.TypeFor[hedge.Config](), extra: "budget", decode: reflect.TypeFor[Hedge]()},
 }
 
 // checkKeys reports every unknown key of the JSON form of a File, every
@@ -257,7 +309,7 @@ func checkKeys(js []byte) []error {
 		}
 		sec, ok := sections[k]
 		if !ok {
-			bad("unknown field %q: want breakers, bulkheads, ratelimits, retries, budgets or pipelines", k)
+			bad("unknown field %q: want breakers, bulkheads, ratelimits, retries, budgets, adaptive, shedders, throttles, hedges or pipelines", k)
 			continue
 		}
 		var objs map[string]json.RawMessage

@@ -11,12 +11,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/cairnhq/cairn/resilience/adaptive"
 	"github.com/cairnhq/cairn/resilience/budget"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/hedge"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/resilienceconfig"
 	"github.com/cairnhq/cairn/resilience/retry"
+	"github.com/cairnhq/cairn/resilience/shed"
 )
 
 const sampleYAML = `
@@ -151,6 +154,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown budget field", "budgets: {b: {tokens: 1}}", []string{`budgets.b: unknown field "tokens"`}},
 		{"unknown retry field", "retries: {r: {attempts: 3}}", []string{`retries.r: unknown field "attempts"`}},
 		{"unknown backoff field", "retries: {r: {backoff: {inital: 1s}}}", []string{`retries.r.backoff: unknown field "inital"`}},
+		{"unknown adaptive field", "adaptive: {a: {algoritm: vegas}}", []string{`adaptive.a: unknown field "algoritm"`}},
+		{"unknown shedder field", "shedders: {s: {cpu: 0.5}}", []string{`shedders.s: unknown field "cpu"`}},
+		{"unknown throttle field", "throttles: {t: {k: 2, rand: 1}}", []string{`throttles.t: unknown field "rand"`}},
+		{"unknown hedge field", "hedges: {h: {delay: 1ms, hedges: 2}}", []string{`hedges.h: unknown field "hedges"`}},
+		{"hedge budget not a string", "hedges: {h: {budget: [1]}}", []string{`hedges.h: budget: json: cannot unmarshal`}},
+		{"bad hedge duration", "hedges: {h: {delay: soon}}", []string{`hedges.h: `, `invalid duration`}},
 		{"function field", "breakers: {b: {IsFailure: x}}", []string{`breakers.b: unknown field "IsFailure"`}},
 		{"wrong case", "breakers: {b: {Window_Size: 5}}", []string{`breakers.b: unknown field "Window_Size"`}},
 		{"every unknown field", "breakers: {b: {foo: 1, bar: 2}}\nbulkheads: {c: {z: 3}}", []string{
@@ -265,12 +274,49 @@ func TestValidate(t *testing.T) {
 			`resilienceconfig: pipelines.inventory-client[2]: unknown bulkhead "y"`,
 			`resilienceconfig: pipelines.inventory-client[3]: unknown ratelimit "z"`,
 		}},
+		{"adaptive", func(f *resilienceconfig.File) {
+			f.Adaptive = map[string]adaptive.Config{"db": {Algorithm: "cubic", MinLimit: -1}}
+		}, []string{
+			`resilienceconfig: adaptive.db.algorithm = "cubic": must be "aimd", "gradient2" or "vegas"`,
+			"resilienceconfig: adaptive.db.min_limit = -1: must not be negative",
+		}},
+		{"shedder", func(f *resilienceconfig.File) {
+			f.Shedders = map[string]shed.Config{"api": {CPUThreshold: 1.5, CoolOff: -time.Second}}
+		}, []string{
+			"resilienceconfig: shedders.api.cpu_threshold = 1.5: must be in [0, 1]",
+			"resilienceconfig: shedders.api.cool_off = -1s: must not be negative",
+		}},
+		{"throttle", func(f *resilienceconfig.File) {
+			f.Throttles = map[string]adaptive.ThrottleConfig{"inventory": {K: -1, MinRequests: -2}}
+		}, []string{
+			"resilienceconfig: throttles.inventory.k = -1: must not be negative",
+			"resilienceconfig: throttles.inventory.min_requests = -2: must not be negative",
+		}},
+		{"hedge", func(f *resilienceconfig.File) {
+			f.Hedges = map[string]resilienceconfig.Hedge{"inventory": {Config: hedge.Config{MaxHedges: 9}, Budget: "inventry"}}
+		}, []string{
+			"resilienceconfig: hedges.inventory.max_hedges = 9: must be in [1, 5]",
+			`resilienceconfig: hedges.inventory.budget: unknown budget "inventry"`,
+		}},
+		{"unknown overload policies", func(f *resilienceconfig.File) {
+			f.Pipelines["inventory-client"] = []resilienceconfig.Stage{
+				{Kind: "adaptive", Policy: "a"},
+				{Kind: "shed", Policy: "s"},
+				{Kind: "throttle", Policy: "t"},
+				{Kind: "hedge", Policy: "h"},
+			}
+		}, []string{
+			`resilienceconfig: pipelines.inventory-client[0]: unknown adaptive "a"`,
+			`resilienceconfig: pipelines.inventory-client[1]: unknown shed "s"`,
+			`resilienceconfig: pipelines.inventory-client[2]: unknown throttle "t"`,
+			`resilienceconfig: pipelines.inventory-client[3]: unknown hedge "h"`,
+		}},
 		{"unknown stage kind", func(f *resilienceconfig.File) {
 			f.Pipelines["orders-server"] = append(f.Pipelines["orders-server"], resilienceconfig.Stage{Kind: "cache", Policy: "c"})
-		}, []string{`resilienceconfig: pipelines.orders-server[2]: unknown stage kind "cache": want one of retry, circuitbreaker, bulkhead, ratelimit, timeout`}},
+		}, []string{`resilienceconfig: pipelines.orders-server[2]: unknown stage kind "cache": want one of retry, circuitbreaker, bulkhead, ratelimit, timeout, adaptive, shed, throttle, hedge`}},
 		{"no stage kind", func(f *resilienceconfig.File) {
 			f.Pipelines["orders-server"][0] = resilienceconfig.Stage{}
-		}, []string{`resilienceconfig: pipelines.orders-server[0]: no stage kind: want one of retry, circuitbreaker, bulkhead, ratelimit, timeout`}},
+		}, []string{`resilienceconfig: pipelines.orders-server[0]: no stage kind: want one of retry, circuitbreaker, bulkhead, ratelimit, timeout, adaptive, shed, throttle, hedge`}},
 		{"empty pipeline", func(f *resilienceconfig.File) {
 			f.Pipelines["empty"] = nil
 		}, []string{"resilienceconfig: pipelines.empty: empty pipeline"}},
@@ -286,12 +332,20 @@ func TestValidate(t *testing.T) {
 			f.RateLimits[""] = ratelimit.Config{Rate: 1}
 			f.Budgets[""] = budget.Config{}
 			f.Retries[""] = resilienceconfig.Retry{}
+			f.Adaptive = map[string]adaptive.Config{"": {}}
+			f.Shedders = map[string]shed.Config{"": {}}
+			f.Throttles = map[string]adaptive.ThrottleConfig{"": {}}
+			f.Hedges = map[string]resilienceconfig.Hedge{"": {}}
 			f.Pipelines[""] = []resilienceconfig.Stage{{Kind: "timeout", Timeout: time.Second}}
 		}, []string{
 			"resilienceconfig: breakers: empty policy name",
 			"resilienceconfig: bulkheads: empty policy name",
 			"resilienceconfig: ratelimits: empty policy name",
 			"resilienceconfig: budgets: empty policy name",
+			"resilienceconfig: adaptive: empty policy name",
+			"resilienceconfig: shedders: empty policy name",
+			"resilienceconfig: throttles: empty policy name",
+			"resilienceconfig: hedges: empty policy name",
 			"resilienceconfig: retries: empty policy name",
 			"resilienceconfig: pipelines: empty policy name",
 		}},

@@ -29,17 +29,22 @@ const scopeName = "github.com/cairnhq/cairn/resilience/resilienceconfig"
 
 // Reloader holds the current [Set] of a configuration and replaces it on
 // reload. A reload validates and builds the new configuration against the
-// current Set, reusing every breaker, bulkhead, rate limiter and budget
-// whose config is unchanged (so its state survives: an open breaker stays
-// open, a limiter keeps its tokens), and then swaps the new Set in
+// current Set, reusing every breaker, bulkhead, rate limiter, budget,
+// adaptive limiter, shedder and throttle whose config is unchanged, and
+// every hedger whose config and budget are (so its state survives: an open
+// breaker stays open, a limiter keeps its tokens), and then swaps the new Set in
 // atomically. A configuration that does not decode, does not validate,
 // fails to build or drops a pipeline a [Live] handle uses is rejected with
 // its error, and the current Set keeps serving.
 //
 // A policy whose config changed is replaced by a new one with fresh state;
 // calls running through the old one finish there. Replaced policies are
-// not closed: their metric callbacks stay registered with the
-// MeterProvider.
+// not closed, except shedders: their metric callbacks stay registered with
+// the MeterProvider. A replaced or removed shedder is closed after the
+// swap, which stops its CPU sampler goroutine; a call that a [Live] handle
+// or a caller of an older Set still runs through it is unaffected, since a
+// closed shedder keeps working with its last CPU sample. [Reloader.Close]
+// closes the shedders of the current Set.
 //
 // A Reloader is safe for concurrent use; reloads are serialised. It starts
 // no goroutine of its own: [Reloader.Watch] runs in the caller's.
@@ -54,6 +59,7 @@ type Reloader struct {
 	inUse    map[string]int    // pipelines of Live handles, by name
 	lastSeen [sha256.Size]byte // hash of the data last reloaded
 	seen     bool              // whether lastSeen is set
+	closed   bool              // whether Close was called
 }
 
 // NewReloader builds the first Set from f, as [New] does, and returns a
@@ -123,8 +129,14 @@ func (r *Reloader) Apply(f *File) error {
 	return r.apply(f)
 }
 
+// errClosed is the error of a reload after [Reloader.Close].
+var errClosed = errors.New("resilienceconfig: reloader closed")
+
 // apply is Apply with r.mu held.
 func (r *Reloader) apply(f *File) error {
+	if r.closed {
+		return r.fail(errClosed)
+	}
 	var missing []string
 	for name := range r.inUse {
 		if _, ok := f.Pipelines[name]; !ok {
@@ -139,14 +151,32 @@ func (r *Reloader) apply(f *File) error {
 		}
 		return r.fail(errors.Join(errs...))
 	}
-	s, err := build(f, r.cur.Load(), r.o)
+	prev := r.cur.Load()
+	s, err := build(f, prev, r.o)
 	if err != nil {
 		return r.fail(err)
 	}
 	r.cur.Store(s)
+	for _, sh := range prev.sheddersNotIn(s) {
+		sh.Close()
+	}
 	r.reloads.Add(context.Background(), 1, r.okOpt...)
 	if r.o.onReload != nil {
 		r.o.onReload(s)
+	}
+	return nil
+}
+
+// Close stops the CPU sampler goroutines of the current Set's shedders
+// (see [Set.Close]); the Set keeps serving, its shedders with their last
+// CPU sample. Later reloads fail. Close is idempotent and returns nil; it
+// waits for a reload in progress.
+func (r *Reloader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		r.cur.Load().Close()
 	}
 	return nil
 }

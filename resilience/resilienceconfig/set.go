@@ -10,11 +10,14 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cairnhq/cairn/resilience"
+	"github.com/cairnhq/cairn/resilience/adaptive"
 	"github.com/cairnhq/cairn/resilience/budget"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/hedge"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/retry"
+	"github.com/cairnhq/cairn/resilience/shed"
 )
 
 // ErrUnknownPipeline is matched by the error of [Pipeline] and [NewLive]
@@ -77,23 +80,41 @@ type built[C, P any] struct {
 	p   P
 }
 
+// builtHedge is a live hedger, the file config it was built from and the
+// budget it draws from, which together decide whether a reload may reuse
+// it.
+type builtHedge struct {
+	cfg    Hedge
+	budget budget.Budget
+	p      *hedge.Hedger
+}
+
 // Set holds the live policies of a validated [File] by name, and the
 // stages of its pipelines. It is immutable and safe for concurrent use;
 // the policies it holds keep their own state. Build it with [New], or get
 // the current one from a [Reloader].
+//
+// A Set with shedders owns their CPU sampler goroutines: call [Set.Close]
+// when done with a Set from New. The Sets of a [Reloader] share policies
+// across reloads and are closed by the Reloader instead.
 type Set struct {
 	file      *File
 	breakers  map[string]built[circuitbreaker.Config, *circuitbreaker.Breaker]
 	bulkheads map[string]built[bulkhead.Config, *bulkhead.Bulkhead]
 	limiters  map[string]built[ratelimit.Config, ratelimit.Limiter]
 	budgets   map[string]built[budget.Config, budget.Budget]
+	adaptive  map[string]built[adaptive.Config, *adaptive.Limiter]
+	shedders  map[string]built[shed.Config, *shed.Shedder]
+	throttles map[string]built[adaptive.ThrottleConfig, *adaptive.Throttle]
+	hedges    map[string]builtHedge
 	retries   map[string]retry.Policy
 	stages    map[string][]resilience.Stage
 }
 
 // New validates f and builds its policies. It returns every problem of f
 // (see [File.Validate]), or the errors of the policies' constructors, each
-// naming the policy. The Set does not keep f.
+// naming the policy. The Set does not keep f. If f has shedders, call
+// [Set.Close] when done with the Set.
 func New(f *File, opts ...Option) (*Set, error) {
 	return build(f, nil, newOptions(opts))
 }
@@ -107,7 +128,8 @@ func newOptions(opts []Option) options {
 }
 
 // build builds the Set of f, reusing the policies of prev (which may be
-// nil) whose file config is unchanged.
+// nil) whose file config is unchanged. When it fails, it closes the
+// shedders it built.
 func build(f *File, prev *Set, o options) (*Set, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -149,10 +171,57 @@ func build(f *File, prev *Set, o options) (*Set, error) {
 			c.MeterProvider = o.mp
 			return budget.New(c)
 		}),
+		adaptive: buildAll("adaptive", f.Adaptive, prev.adaptive, &errs, func(name string, c adaptive.Config) (*adaptive.Limiter, error) {
+			if c.Name == "" {
+				c.Name = name
+			}
+			c.MeterProvider = o.mp
+			return adaptive.New(c)
+		}),
+		shedders: buildAll("shedders", f.Shedders, prev.shedders, &errs, func(name string, c shed.Config) (*shed.Shedder, error) {
+			if c.Name == "" {
+				c.Name = name
+			}
+			c.MeterProvider = o.mp
+			return shed.New(c)
+		}),
+		throttles: buildAll("throttles", f.Throttles, prev.throttles, &errs, func(_ string, c adaptive.ThrottleConfig) (*adaptive.Throttle, error) {
+			return adaptive.NewThrottle(c)
+		}),
+		hedges:  make(map[string]builtHedge, len(f.Hedges)),
 		retries: make(map[string]retry.Policy, len(f.Retries)),
 		stages:  make(map[string][]resilience.Stage, len(f.Pipelines)),
 	}
 	if err := errors.Join(errs...); err != nil {
+		s.closeNew(prev)
+		return nil, err
+	}
+	for _, name := range sortedKeys(f.Hedges) {
+		h := f.Hedges[name]
+		var b budget.Budget
+		if h.Budget != "" {
+			b = s.budgets[h.Budget].p
+		}
+		// Reuse the hedger, and its latency estimate, only if its budget
+		// is the same object too.
+		if old, ok := prev.hedges[name]; ok && reflect.DeepEqual(old.cfg, h) && old.budget == b {
+			s.hedges[name] = old
+			continue
+		}
+		c := h.Config
+		if c.Name == "" {
+			c.Name = name
+		}
+		c.MeterProvider = o.mp
+		p, err := hedge.New(c, b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("resilienceconfig: hedges.%s: %w", name, err))
+			continue
+		}
+		s.hedges[name] = builtHedge{cfg: h, budget: b, p: p}
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.closeNew(prev)
 		return nil, err
 	}
 	for name, r := range f.Retries {
@@ -187,6 +256,14 @@ func build(f *File, prev *Set, o options) (*Set, error) {
 				out[i] = resilience.RateLimit(c.Name, s.limiters[st.Policy].p)
 			case KindTimeout:
 				out[i] = resilience.Timeout(st.Timeout)
+			case KindAdaptive:
+				out[i] = resilience.Adaptive(s.adaptive[st.Policy].p)
+			case KindShed:
+				out[i] = resilience.Shed(s.shedders[st.Policy].p)
+			case KindThrottle:
+				out[i] = resilience.Throttle(s.throttles[st.Policy].p)
+			case KindHedge:
+				out[i] = resilience.Hedge(s.hedges[st.Policy].p)
 			}
 		}
 		// Check the stages as a pipeline would, so that Pipeline can only
@@ -197,9 +274,44 @@ func build(f *File, prev *Set, o options) (*Set, error) {
 		s.stages[name] = out
 	}
 	if err := errors.Join(errs...); err != nil {
+		s.closeNew(prev)
 		return nil, err
 	}
 	return s, nil
+}
+
+// closeNew closes the shedders of s that prev does not hold: those built
+// for s, when s is discarded.
+func (s *Set) closeNew(prev *Set) {
+	for _, sh := range s.sheddersNotIn(prev) {
+		sh.Close()
+	}
+}
+
+// sheddersNotIn returns the shedders of s that other does not hold.
+func (s *Set) sheddersNotIn(other *Set) []*shed.Shedder {
+	var out []*shed.Shedder
+	for name, b := range s.shedders {
+		if o, ok := other.shedders[name]; !ok || o.p != b.p {
+			out = append(out, b.p)
+		}
+	}
+	return out
+}
+
+// Close stops the CPU sampler goroutines of the Set's shedders. It is
+// idempotent and returns nil. The shedders, and the pipelines that use
+// them, keep working after Close with the last CPU sample, so calls still
+// running are unaffected; but a shedder without a fresh sample no longer
+// notices a change in load, so close a Set only when done with it.
+//
+// Close a Set from [New]. The Sets of a [Reloader] share shedders across
+// reloads: close the Reloader instead ([Reloader.Close]).
+func (s *Set) Close() error {
+	for _, b := range s.shedders {
+		b.p.Close()
+	}
+	return nil
 }
 
 // buildAll builds a policy for each entry of cfgs, reusing the one in prev
@@ -231,6 +343,10 @@ func (f *File) clone() *File {
 		RateLimits: maps.Clone(f.RateLimits),
 		Retries:    maps.Clone(f.Retries),
 		Budgets:    maps.Clone(f.Budgets),
+		Adaptive:   maps.Clone(f.Adaptive),
+		Shedders:   maps.Clone(f.Shedders),
+		Throttles:  maps.Clone(f.Throttles),
+		Hedges:     maps.Clone(f.Hedges),
 	}
 	if f.Pipelines != nil {
 		c.Pipelines = make(map[string][]Stage, len(f.Pipelines))
@@ -263,6 +379,30 @@ func (s *Set) Limiter(name string) (ratelimit.Limiter, bool) {
 func (s *Set) Budget(name string) (budget.Budget, bool) {
 	b, ok := s.budgets[name]
 	return b.p, ok
+}
+
+// Adaptive returns the adaptive concurrency limiter of the given name.
+func (s *Set) Adaptive(name string) (*adaptive.Limiter, bool) {
+	l, ok := s.adaptive[name]
+	return l.p, ok
+}
+
+// Shedder returns the load shedder of the given name.
+func (s *Set) Shedder(name string) (*shed.Shedder, bool) {
+	sh, ok := s.shedders[name]
+	return sh.p, ok
+}
+
+// Throttle returns the client-side throttle of the given name.
+func (s *Set) Throttle(name string) (*adaptive.Throttle, bool) {
+	t, ok := s.throttles[name]
+	return t.p, ok
+}
+
+// Hedger returns the hedger of the given name, drawing from its budget.
+func (s *Set) Hedger(name string) (*hedge.Hedger, bool) {
+	h, ok := s.hedges[name]
+	return h.p, ok
 }
 
 // Retry returns the retry policy of the given name, with its budget and

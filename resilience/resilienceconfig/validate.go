@@ -6,11 +6,14 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/cairnhq/cairn/resilience/adaptive"
 	"github.com/cairnhq/cairn/resilience/budget"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/hedge"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/retry"
+	"github.com/cairnhq/cairn/resilience/shed"
 )
 
 // Validate reports every problem of f, each on a line that starts with
@@ -18,8 +21,9 @@ import (
 //
 //	resilienceconfig: breakers.inventory.failure_rate_threshold = 1.5: must be in (0, 1]
 //	resilienceconfig: retries.inventory.budget: unknown budget "inventry"
+//	resilienceconfig: shedders.api.cpu_threshold = 1.5: must be in [0, 1]
 //	resilienceconfig: pipelines.inventory-client[1]: unknown circuitbreaker "inventry"
-//	resilienceconfig: pipelines.orders-server[2]: unknown stage kind "cache": want one of retry, circuitbreaker, bulkhead, ratelimit, timeout
+//	resilienceconfig: pipelines.orders-server[2]: unknown stage kind "cache": want one of retry, circuitbreaker, bulkhead, ratelimit, timeout, adaptive, shed, throttle, hedge
 //	resilienceconfig: pipelines.empty: empty pipeline
 //	resilienceconfig: pipelines.orders-server[1].timeout = -5s: must be positive
 //
@@ -63,6 +67,34 @@ func (f *File) Validate() error {
 		}
 		policy("budgets."+name, reflect.TypeFor[budget.Config](), f.Budgets[name].Validate())
 	}
+	for _, name := range sortedKeys(f.Adaptive) {
+		if name == "" {
+			emptyName("adaptive")
+		}
+		policy("adaptive."+name, reflect.TypeFor[adaptive.Config](), f.Adaptive[name].Validate())
+	}
+	for _, name := range sortedKeys(f.Shedders) {
+		if name == "" {
+			emptyName("shedders")
+		}
+		policy("shedders."+name, reflect.TypeFor[shed.Config](), f.Shedders[name].Validate())
+	}
+	for _, name := range sortedKeys(f.Throttles) {
+		if name == "" {
+			emptyName("throttles")
+		}
+		policy("throttles."+name, reflect.TypeFor[adaptive.ThrottleConfig](), f.Throttles[name].Validate())
+	}
+	for _, name := range sortedKeys(f.Hedges) {
+		if name == "" {
+			emptyName("hedges")
+		}
+		h := f.Hedges[name]
+		policy("hedges."+name, reflect.TypeFor[hedge.Config](), h.Config.Validate())
+		if _, ok := f.Budgets[h.Budget]; h.Budget != "" && !ok {
+			bad("hedges.%s.budget: unknown budget %q", name, h.Budget)
+		}
+	}
 	for _, name := range sortedKeys(f.Retries) {
 		if name == "" {
 			emptyName("retries")
@@ -97,6 +129,14 @@ func (f *File) Validate() error {
 				_, ok = f.Bulkheads[s.Policy]
 			case KindRateLimit:
 				_, ok = f.RateLimits[s.Policy]
+			case KindAdaptive:
+				_, ok = f.Adaptive[s.Policy]
+			case KindShed:
+				_, ok = f.Shedders[s.Policy]
+			case KindThrottle:
+				_, ok = f.Throttles[s.Policy]
+			case KindHedge:
+				_, ok = f.Hedges[s.Policy]
 			case "":
 				bad("pipelines.%s[%d]: no stage kind: want one of %s", name, i, strings.Join(kinds, ", "))
 				continue
@@ -125,6 +165,10 @@ var policyPrefixes = []struct {
 	{"ratelimit: invalid config: ", "", nil},
 	{"budget: invalid config: ", "", nil},
 	{"retry: invalid policy: ", "", nil},
+	{"adaptive: invalid config: ", "", nil},
+	{"adaptive: invalid throttle config: ", "", nil},
+	{"shed: invalid config: ", "", nil},
+	{"hedge: invalid config: ", "", nil},
 	{"retry: invalid backoff: ", "backoff", reflect.TypeFor[retry.Backoff]()},
 }
 

@@ -9,9 +9,11 @@ import (
 
 	"github.com/cairnhq/cairn/problem"
 	"github.com/cairnhq/cairn/resilience"
+	"github.com/cairnhq/cairn/resilience/adaptive"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
 	"github.com/cairnhq/cairn/resilience/ratelimit"
+	"github.com/cairnhq/cairn/resilience/shed"
 )
 
 // errWritten fails an attempt that a stage (such as a retry) started after
@@ -34,7 +36,10 @@ var errWritten = errors.New("resiliencehttp: response already written")
 //   - an error matching ratelimit.ErrLimited: 429 with a Retry-After of the
 //     LimitedError's RetryAfter rounded up to whole seconds, at least 1
 //     (none when the limiter will never allow the request);
-//   - bulkhead.ErrFull: 503;
+//   - bulkhead.ErrFull, adaptive.ErrLimitExceeded (an Adaptive stage) and
+//     resilience.ErrThrottled (a Throttle stage): 503;
+//   - shed.ErrShed (a Shed stage): 503, with a Retry-After of the
+//     ShedError's RetryAfter rounded up to whole seconds, at least 1;
 //   - circuitbreaker.ErrOpen: 503, with Retry-After when the OpenError
 //     knows how long the breaker stays open;
 //   - resilience.ErrTimeout: 503;
@@ -85,6 +90,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		limited *ratelimit.LimitedError
 		open    *circuitbreaker.OpenError
+		shedErr *shed.ShedError
 	)
 	switch {
 	case errors.As(err, &limited):
@@ -92,8 +98,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", seconds(d))
 		}
 		problem.Write(w, r, &problem.Error{Status: http.StatusTooManyRequests, Detail: "rate limit exceeded", Err: err})
-	case errors.Is(err, bulkhead.ErrFull):
+	case errors.Is(err, bulkhead.ErrFull), errors.Is(err, adaptive.ErrLimitExceeded):
 		problem.Write(w, r, &problem.Error{Status: http.StatusServiceUnavailable, Detail: "too many concurrent requests", Err: err})
+	case errors.As(err, &shedErr):
+		w.Header().Set("Retry-After", seconds(shedErr.RetryAfter))
+		problem.Write(w, r, &problem.Error{Status: http.StatusServiceUnavailable, Detail: "server overloaded", Err: err})
+	case errors.Is(err, shed.ErrShed):
+		problem.Write(w, r, &problem.Error{Status: http.StatusServiceUnavailable, Detail: "server overloaded", Err: err})
+	case errors.Is(err, resilience.ErrThrottled):
+		problem.Write(w, r, &problem.Error{Status: http.StatusServiceUnavailable, Detail: "service unavailable", Err: err})
 	case errors.As(err, &open):
 		if open.RetryAfter > 0 {
 			w.Header().Set("Retry-After", seconds(open.RetryAfter))
