@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, started time.Time, args []string, stdout, stde
 	fs.StringVar(&cfg.ConsoleAddr, "console-addr", demo.DefaultConsoleAddr, "console web UI and JSON API `address`")
 	fs.StringVar(&cfg.OTLPAddr, "otlp-addr", demo.DefaultOTLPAddr, "console OTLP/HTTP receiver `address`")
 	fs.StringVar(&cfg.OrderAddr, "order-addr", demo.DefaultOrderAddr, "order service HTTP API `address`")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", demo.DefaultAdminAddr, "admin `address` (/metrics, /debug/pprof/, /loglevel, /healthz, /faults)")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", demo.DefaultAdminAddr, "admin `address` (/metrics, /debug/pprof/, /loglevel, /healthz, /faults, /degrade)")
 	fs.Float64Var(&cfg.RPS, "rps", 10, "load generator requests per second (0 turns it off)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0 runs until Ctrl-C)")
 	fs.StringVar(&cfg.DataDir, "data", "", "keep the database and logs in `dir` (default: a temporary directory removed on exit)")

@@ -30,7 +30,9 @@ import (
 	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/loadgen"
 	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/degrade"
 	"github.com/cairnhq/cairn/resilience/resilienceconfig"
 	"github.com/cairnhq/cairn/resilience/resiliencehttp"
 	"github.com/cairnhq/cairn/resilience/retry"
@@ -131,9 +133,11 @@ type Demo struct {
 	firstOnce   sync.Once
 	firstServed time.Duration
 
-	faults      *fault.Injector
-	watchCancel context.CancelFunc
-	watchers    sync.WaitGroup
+	reloaders  []*resilienceconfig.Reloader
+	faults     *fault.Injector
+	degrade    *degrade.Switch
+	bgCancel   context.CancelFunc // stops the goroutines below
+	background sync.WaitGroup     // resilience file watchers, the degrade switch
 
 	loadCancel context.CancelFunc
 	loadDone   chan struct{}
@@ -289,6 +293,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: load generator resilience: %w", err)
 	}
+	d.reloaders = []*resilienceconfig.Reloader{orderRes, loadRes}
 	reads, err1 := resilienceconfig.NewLive[struct{}](orderRes, "orders-db-read")
 	writes, err2 := resilienceconfig.NewLive[struct{}](orderRes, "orders-db-write")
 	api, err3 := resilienceconfig.NewLive[struct{}](orderRes, "orders-api")
@@ -297,13 +302,26 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: resilience pipelines: %w", err)
 	}
+	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.bgCancel = bgCancel
 	if cfg.ResilienceFile != "" {
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		d.watchCancel = cancel
 		for _, r := range []*resilienceconfig.Reloader{orderRes, loadRes} {
-			d.watchers.Go(func() { _ = r.Watch(wctx, cfg.ResilienceFile, reloadInterval) })
+			d.background.Go(func() { _ = r.Watch(bgCtx, cfg.ResilienceFile, reloadInterval) })
 		}
 	}
+	// The order service degrades its list as its database bulkhead fills:
+	// the pressure is the calls in flight and queued over the slots.
+	d.degrade, err = degrade.New(degrade.Config{
+		Name:          "orders",
+		Features:      map[string]int{order.FeatureFullList: 1, order.FeatureList: 2},
+		Signal:        degrade.Ratio(dbBulkheadLoad(orderRes)),
+		MeterProvider: d.orderTel.MeterProvider(),
+	})
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: degrade switch: %w", err)
+	}
+	d.background.Go(func() { d.degrade.Run(bgCtx) })
 
 	d.faults = fault.New(FaultTarget)
 	d.order, err = order.New(ctx, order.Config{
@@ -314,6 +332,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		Reads:          reads,
 		Writes:         writes,
 		Faults:         d.faults,
+		Degrade:        d.degrade,
 	})
 	if err != nil {
 		closeListeners(lns[2:])
@@ -329,6 +348,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	faults := fault.Handler(d.orderTel.Logger(), d.faults)
 	admin.Handle("/faults", faults)
 	admin.Handle("/faults/", faults)
+	admin.Handle("/degrade", d.degrade.Handler(d.orderTel.Logger()))
 	admin.Handle("/", d.orderTel.AdminHandler())
 	d.serve("admin listener", adminLn, admin)
 
@@ -406,6 +426,28 @@ func newReloader(f *resilienceconfig.File, tel *telemetry.Telemetry, opts ...res
 	return resilienceconfig.NewReloader(f, opts...)
 }
 
+// dbBulkheadLoad returns the calls in flight and queued in the orders-db
+// bulkhead of r's current configuration, and its slots, for a
+// degrade.Ratio signal.
+func dbBulkheadLoad(r *resilienceconfig.Reloader) (n, limit func() int) {
+	n = func() int {
+		if b, ok := r.Current().Bulkhead("orders-db"); ok {
+			return b.InFlight() + b.QueueLen()
+		}
+		return 0
+	}
+	limit = func() int {
+		if c, ok := r.Current().File().Bulkheads["orders-db"]; ok && c.MaxConcurrent > 0 {
+			return c.MaxConcurrent
+		}
+		return bulkhead.DefaultMaxConcurrent
+	}
+	return n, limit
+}
+
+// Degrade returns the order service's degrade switch.
+func (d *Demo) Degrade() *degrade.Switch { return d.degrade }
+
 // Faults returns the injector of the order database's faults.
 func (d *Demo) Faults() *fault.Injector { return d.faults }
 
@@ -464,7 +506,7 @@ func (d *Demo) printStart() {
 	fmt.Fprintf(w, "  console        http://%s\n", d.addrs.Console)
 	fmt.Fprintf(w, "  OTLP/HTTP      http://%s/v1/{traces,metrics,logs}  (console receiver)\n", d.addrs.OTLP)
 	fmt.Fprintf(w, "  order API      http://%s/orders\n", d.addrs.Order)
-	fmt.Fprintf(w, "  admin          http://%s  (/metrics /debug/pprof/ /loglevel /healthz /faults)\n", d.addrs.Admin)
+	fmt.Fprintf(w, "  admin          http://%s  (/metrics /debug/pprof/ /loglevel /healthz /faults /degrade)\n", d.addrs.Admin)
 	keep := "kept"
 	if d.tempDir {
 		keep = "removed on exit"
@@ -541,9 +583,9 @@ func (d *Demo) closeAll(ctx context.Context) error {
 			}
 		}
 	}
-	if d.watchCancel != nil {
-		d.watchCancel()
-		d.watchers.Wait()
+	if d.bgCancel != nil {
+		d.bgCancel()
+		d.background.Wait()
 	}
 	shutdown("order service", "admin listener")
 	if d.order != nil {
@@ -562,6 +604,11 @@ func (d *Demo) closeAll(ctx context.Context) error {
 	if d.consoleTel != nil {
 		if err := d.consoleTel.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("demo: close console log: %w", err))
+		}
+	}
+	for _, r := range d.reloaders {
+		if err := r.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("demo: close resilience policies: %w", err))
 		}
 	}
 	if d.tempDir {

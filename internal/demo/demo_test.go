@@ -436,3 +436,44 @@ func TestDemoReloadsResilienceFile(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoDegradeSwitch forces the order service's degrade switch through
+// the admin listener and sees the order list turned down, then back.
+func TestDemoDegradeSwitch(t *testing.T) {
+	var out bytes.Buffer
+	cfg := loopbackConfig(&out)
+	cfg.RPS = 0
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		if _, err := d.Wait(ctx); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+	}()
+	admin := "http://" + d.Addrs().Admin + "/degrade"
+	list := "http://" + d.Addrs().Order + "/orders?limit=50"
+	steps := []struct {
+		put  string
+		code int
+	}{
+		{`{"level":2}`, http.StatusServiceUnavailable},
+		{`{"level":1}`, http.StatusOK},
+		{`{"auto":true}`, http.StatusOK},
+	}
+	for _, s := range steps {
+		if code, body := do(t, http.MethodPut, admin, s.put); code != http.StatusOK {
+			t.Fatalf("PUT /degrade %s = %d %s", s.put, code, body)
+		}
+		if code, body := do(t, http.MethodGet, list, ""); code != s.code {
+			t.Errorf("after PUT /degrade %s: GET /orders = %d %s, want %d", s.put, code, body, s.code)
+		}
+	}
+	if d.Degrade().Forced() {
+		t.Error("the switch is still forced after {\"auto\":true}")
+	}
+}

@@ -38,6 +38,8 @@ const instrumentationName = "github.com/cairnhq/cairn/internal/loadgen"
 const (
 	DefaultRPS            = 10
 	DefaultReadRatio      = 0.5
+	DefaultListRatio      = 0.1
+	ListLimit             = 50 // orders a list request asks for
 	DefaultMaxInFlight    = 256
 	DefaultRequestTimeout = 10 * time.Second
 )
@@ -66,6 +68,10 @@ type Config struct {
 	// a negative value means no reads. Until an order has been placed every
 	// request is a placement.
 	ReadRatio float64
+	// ListRatio is the share of requests, in [0,1], that list the newest
+	// orders (GET /orders?limit=50), drawn before ReadRatio applies to the
+	// rest. Zero selects the default 0.1; a negative value means no lists.
+	ListRatio float64
 	// MaxInFlight bounds the requests outstanding at once. An arrival that
 	// finds the bound reached is skipped and counted in Stats.Skipped.
 	// Default: 256.
@@ -106,6 +112,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loadgen: RPS %v is not a finite non-negative number", c.RPS)
 	case math.IsNaN(c.ReadRatio) || c.ReadRatio > 1:
 		return fmt.Errorf("loadgen: ReadRatio %v is not at most 1", c.ReadRatio)
+	case math.IsNaN(c.ListRatio) || c.ListRatio > 1:
+		return fmt.Errorf("loadgen: ListRatio %v is not at most 1", c.ListRatio)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("loadgen: MaxInFlight %d is negative", c.MaxInFlight)
 	case c.RequestTimeout < 0:
@@ -154,6 +162,7 @@ type operation string
 const (
 	opPlace operation = "place-order"
 	opGet   operation = "get-order"
+	opList  operation = "list-orders"
 )
 
 // generator holds the state of one Run.
@@ -187,6 +196,12 @@ func newGenerator(cfg Config) (*generator, error) {
 		cfg.ReadRatio = DefaultReadRatio
 	case cfg.ReadRatio < 0:
 		cfg.ReadRatio = 0
+	}
+	switch {
+	case cfg.ListRatio == 0:
+		cfg.ListRatio = DefaultListRatio
+	case cfg.ListRatio < 0:
+		cfg.ListRatio = 0
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
@@ -265,6 +280,9 @@ func (g *generator) fire(ctx context.Context) {
 
 // plan picks the next request.
 func (g *generator) plan() request {
+	if g.cfg.ListRatio > 0 && g.rng.Float64() < g.cfg.ListRatio {
+		return request{op: opList}
+	}
 	if g.rng.Float64() < g.cfg.ReadRatio {
 		if id, ok := g.ids.pick(g.rng); ok {
 			return request{op: opGet, id: id}
@@ -314,6 +332,12 @@ func (g *generator) do(ctx context.Context, req request) {
 	case opGet:
 		span.SetAttributes(attribute.String("cairn.order.id", req.id))
 		err = g.get(ctx, req.id)
+	case opList:
+		var degraded string
+		degraded, err = g.list(ctx)
+		if degraded != "" {
+			span.SetAttributes(attribute.String("cairn.degraded", degraded))
+		}
 	}
 	latency := time.Since(start)
 
@@ -375,6 +399,24 @@ func (g *generator) get(ctx context.Context, id string) error {
 		return fmt.Errorf("get order %s: %w", id, statusError(resp))
 	}
 	return nil
+}
+
+// list reads the newest orders. It returns the value of the response's
+// Cairn-Degraded header: what the server left out, if anything.
+func (g *generator) list(ctx context.Context) (string, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/orders?limit=%d", g.base, ListLimit), nil)
+	if err != nil {
+		return "", fmt.Errorf("list orders: %w", err)
+	}
+	resp, err := g.client.Do(r)
+	if err != nil {
+		return "", fmt.Errorf("list orders: %w", err)
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("list orders: %w", statusError(resp))
+	}
+	return resp.Header.Get("Cairn-Degraded"), nil
 }
 
 // statusError describes an unexpected response, with the start of its body

@@ -102,9 +102,10 @@ func TestRunConstantRate(t *testing.T) {
 		if total != 1000 {
 			t.Errorf("cairn.loadgen.requests total = %d, want 1000", total)
 		}
-		// With ReadRatio 0.5, reads and placements are both frequent.
-		if byOp["get-order"] < 300 || byOp["place-order"] < 300 {
-			t.Errorf("requests by operation = %v, want a mix of place-order and get-order", byOp)
+		// With ListRatio 0.1 and ReadRatio 0.5, reads and placements are both
+		// frequent, and lists about a tenth.
+		if byOp["get-order"] < 300 || byOp["place-order"] < 300 || byOp["list-orders"] < 50 {
+			t.Errorf("requests by operation = %v, want a mix of place-order, get-order and list-orders", byOp)
 		}
 	})
 }
@@ -170,8 +171,8 @@ func TestRunFailures(t *testing.T) {
 			t.Errorf("log does not name the status and body:\n%s", logs.String())
 		}
 		for _, s := range exp.GetSpans() {
-			if s.Name != "loadgen place-order" || s.Status.Code != codes.Error || s.Parent.IsValid() {
-				t.Errorf("span %q status %v parent %v, want root loadgen place-order with Error", s.Name, s.Status.Code, s.Parent.SpanID())
+			if (s.Name != "loadgen place-order" && s.Name != "loadgen list-orders") || s.Status.Code != codes.Error || s.Parent.IsValid() {
+				t.Errorf("span %q status %v parent %v, want root loadgen place-order or list-orders with Error", s.Name, s.Status.Code, s.Parent.SpanID())
 			}
 		}
 	})
@@ -198,6 +199,7 @@ func TestRunInvalidConfig(t *testing.T) {
 		{"bad scheme", loadgen.Config{BaseURL: "ftp://x"}},
 		{"negative RPS", loadgen.Config{BaseURL: "http://x", RPS: -1}},
 		{"read ratio above 1", loadgen.Config{BaseURL: "http://x", ReadRatio: 1.5}},
+		{"list ratio above 1", loadgen.Config{BaseURL: "http://x", ListRatio: 1.5}},
 		{"negative in flight", loadgen.Config{BaseURL: "http://x", MaxInFlight: -1}},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -21,6 +23,8 @@ import (
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/resilient"
 	sqlitestore "github.com/cairnhq/cairn/internal/shop/order/adapters/sqlite"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
+	"github.com/cairnhq/cairn/problem"
+	"github.com/cairnhq/cairn/resilience/degrade"
 )
 
 // Config configures the order service. The zero value is valid: an in-memory
@@ -47,7 +51,26 @@ type Config struct {
 	// call, inside the policies, as if the database misbehaved. Default
 	// nil.
 	Faults *fault.Injector
+	// Degrade, if set, turns the order list down as the service degrades:
+	// when FeatureFullList is off, GET /orders returns at most
+	// DegradedListLimit orders and says so in a Cairn-Degraded header;
+	// when FeatureList is off, it answers 503 with Retry-After. Placing
+	// and reading single orders, the essential work, are never degraded.
+	// Default nil: never degraded.
+	Degrade *degrade.Switch
 }
+
+// Features of the order service that a [degrade.Switch] turns off.
+const (
+	// FeatureFullList is listing more than DegradedListLimit orders.
+	FeatureFullList = "orders.list.full"
+	// FeatureList is listing orders at all.
+	FeatureList = "orders.list"
+)
+
+// DegradedListLimit is the most orders GET /orders returns while
+// FeatureFullList is off.
+const DegradedListLimit = 10
 
 // Service is a running order service. Its methods are safe for concurrent
 // use. Close it when done.
@@ -75,7 +98,39 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("order: %w", err), store.Close())
 	}
-	return &Service{store: store, handler: httpapi.NewHandler(uc, cfg.Logger)}, nil
+	var h http.Handler = httpapi.NewHandler(uc, cfg.Logger)
+	if cfg.Degrade != nil {
+		h = degraded(cfg.Degrade, h)
+	}
+	return &Service{store: store, handler: h}, nil
+}
+
+// degraded serves the order list as sw allows, and everything else as next
+// does.
+func degraded(sw *degrade.Switch, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/orders" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !sw.Enabled(FeatureList) {
+			w.Header().Set("Retry-After", "5")
+			e := problem.Errorf(http.StatusServiceUnavailable, "listing orders is turned off while the service is degraded (level %d, %s); single orders are still served", sw.Level(), sw.LevelName(sw.Level()))
+			problem.Write(w, r, e)
+			return
+		}
+		if !sw.Enabled(FeatureFullList) {
+			q := r.URL.Query()
+			if n, err := strconv.Atoi(q.Get("limit")); err != nil || n <= 0 || n > DegradedListLimit {
+				q.Set("limit", strconv.Itoa(DegradedListLimit))
+				r2 := r.Clone(r.Context())
+				r2.URL = &url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+				r = r2
+			}
+			w.Header().Set("Cairn-Degraded", FeatureFullList)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler returns the HTTP API (see package httpapi for the routes). It is

@@ -1,6 +1,7 @@
 package order_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/resilience/degrade"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -108,5 +110,69 @@ func TestZeroConfig(t *testing.T) {
 	svc.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	if rec.Code != http.StatusOK {
 		t.Errorf("GET /healthz status = %d, want 200", rec.Code)
+	}
+}
+
+// TestDegradedList turns the order list down level by level while placing
+// and reading single orders keeps working.
+func TestDegradedList(t *testing.T) {
+	sw, err := degrade.New(degrade.Config{Features: map[string]int{order.FeatureFullList: 1, order.FeatureList: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := order.New(t.Context(), order.Config{Degrade: sw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	h := svc.Handler()
+	serve := func(method, target, body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, target, strings.NewReader(body)))
+		return rec
+	}
+	for range 15 {
+		if rec := serve("POST", "/orders", `{"customer_id":"c1","lines":[{"sku":"SKU-1","quantity":1,"unit_price":100}]}`); rec.Code != http.StatusCreated {
+			t.Fatalf("POST /orders = %d %s", rec.Code, rec.Body)
+		}
+	}
+	count := func(rec *httptest.ResponseRecorder) int {
+		var got struct {
+			Orders []json.RawMessage `json:"orders"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("decode %s: %v", rec.Body, err)
+		}
+		return len(got.Orders)
+	}
+	tests := []struct {
+		level    int
+		code     int
+		orders   int
+		degraded string
+	}{
+		{0, http.StatusOK, 15, ""},
+		{1, http.StatusOK, order.DegradedListLimit, order.FeatureFullList},
+		{2, http.StatusServiceUnavailable, 0, ""},
+	}
+	for _, tt := range tests {
+		if err := sw.Force(t.Context(), tt.level); err != nil {
+			t.Fatal(err)
+		}
+		rec := serve("GET", "/orders?limit=50", "")
+		if rec.Code != tt.code || rec.Header().Get("Cairn-Degraded") != tt.degraded {
+			t.Errorf("level %d: GET /orders = %d, Cairn-Degraded %q; want %d, %q", tt.level, rec.Code, rec.Header().Get("Cairn-Degraded"), tt.code, tt.degraded)
+		}
+		if tt.code == http.StatusOK {
+			if n := count(rec); n != tt.orders {
+				t.Errorf("level %d: %d orders, want %d", tt.level, n, tt.orders)
+			}
+		} else if rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "listing orders is turned off") {
+			t.Errorf("level %d: %s, Retry-After %q", tt.level, rec.Body, rec.Header().Get("Retry-After"))
+		}
+		// The essential work is never degraded.
+		if rec := serve("POST", "/orders", `{"customer_id":"c1","lines":[{"sku":"SKU-1","quantity":1,"unit_price":100}]}`); rec.Code != http.StatusCreated {
+			t.Errorf("level %d: POST /orders = %d", tt.level, rec.Code)
+		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -49,7 +50,8 @@ const MaxBodyBytes = 1 << 20
 // Service is what the handler needs of the order use cases. *app.Service
 // implements it. Implementations must be safe for concurrent use, and return
 // errors matching domain.ErrInvalid (holding a *domain.ValidationError),
-// domain.ErrNotFound or domain.ErrAlreadyExists where those apply.
+// domain.ErrNotFound, domain.ErrAlreadyExists or app.ErrUnavailable
+// (answered 503 with Retry-After) where those apply.
 type Service interface {
 	// PlaceOrder validates and stores a new order.
 	PlaceOrder(ctx context.Context, cmd app.PlaceOrder) (domain.Order, error)
@@ -143,9 +145,17 @@ func (a *api) handle(mux *http.ServeMux, pattern string, fn handlerFunc) {
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	e := &problem.Error{Status: http.StatusInternalServerError, Detail: "internal server error", Err: err}
-	var ve *domain.ValidationError
+	var (
+		ve *domain.ValidationError
+		ue *app.UnavailableError
+	)
 	switch {
 	case errors.As(err, &e):
+	case errors.As(err, &ue):
+		e = &problem.Error{Status: http.StatusServiceUnavailable, Detail: "orders are temporarily unavailable; retry later", Err: err}
+		if ue.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(ue.RetryAfter.Seconds())), 10))
+		}
 	case errors.As(err, &ve):
 		e = &problem.Error{Status: http.StatusBadRequest, Detail: ve.Error(), Err: err}
 	case errors.Is(err, domain.ErrNotFound):

@@ -294,3 +294,26 @@ func TestCanceledRequestIsNotAServerError(t *testing.T) {
 		t.Errorf("logged %s, want nothing at INFO and above for a canceled request", logs.String())
 	}
 }
+
+// TestUnavailableIsRetryLater answers a port's UnavailableError with 503
+// and the Retry-After it carries, rounded up to whole seconds.
+func TestUnavailableIsRetryLater(t *testing.T) {
+	tests := []struct {
+		after time.Duration
+		want  string
+	}{
+		{2500 * time.Millisecond, "3"},
+		{0, ""},
+	}
+	for _, tt := range tests {
+		h := httpapi.NewHandler(failing{&app.UnavailableError{RetryAfter: tt.after, Err: errors.New("breaker open")}}, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/orders/o1", nil))
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != tt.want {
+			t.Errorf("RetryAfter %v: status %d, Retry-After %q; want 503, %q", tt.after, rec.Code, rec.Header().Get("Retry-After"), tt.want)
+		}
+		if !strings.Contains(rec.Body.String(), "temporarily unavailable") {
+			t.Errorf("body = %s", rec.Body)
+		}
+	}
+}

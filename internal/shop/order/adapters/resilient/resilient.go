@@ -4,8 +4,11 @@
 // fault injector first, so that the demo can make the database fail and
 // show the policies reacting.
 //
-// The repository's domain outcomes (an order that does not exist, or
-// already does) are answers, not failures: they pass through the pipeline
+// A call the policies refuse (an open breaker, a full bulkhead, a rate
+// limit, a timeout) fails with an [app.UnavailableError], which the HTTP
+// API answers with 503 and Retry-After. The repository's domain outcomes
+// (an order that does not exist, or already does) are answers, not
+// failures: they pass through the pipeline
 // as successes so that a circuit breaker does not open on them, and reach
 // the caller unchanged.
 package resilient
@@ -17,6 +20,10 @@ import (
 	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
 	"github.com/cairnhq/cairn/internal/shop/order/domain"
+	"github.com/cairnhq/cairn/resilience"
+	"github.com/cairnhq/cairn/resilience/bulkhead"
+	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/ratelimit"
 )
 
 // Executor runs a call through resilience policies and returns its error or
@@ -78,9 +85,27 @@ func (r *Repository) run(ctx context.Context, e Executor, fn func(context.Contex
 		return answer
 	}
 	if _, err := e.Execute(ctx, call); err != nil {
-		return err
+		return unavailable(err)
 	}
 	return answer
+}
+
+// unavailable marks a policy's rejection of a call (an open breaker, a full
+// bulkhead, a rate limit, a timeout) as an [app.UnavailableError], so that
+// the service answers "retry later" rather than a server fault. Other
+// errors, the database's own, are returned as they are.
+func unavailable(err error) error {
+	var open *circuitbreaker.OpenError
+	var limited *ratelimit.LimitedError
+	switch {
+	case errors.As(err, &open):
+		return &app.UnavailableError{RetryAfter: open.RetryAfter, Err: err}
+	case errors.As(err, &limited):
+		return &app.UnavailableError{RetryAfter: max(limited.RetryAfter, 0), Err: err}
+	case errors.Is(err, bulkhead.ErrFull), errors.Is(err, resilience.ErrTimeout):
+		return &app.UnavailableError{Err: err}
+	}
+	return err
 }
 
 // Save stores o through the writes Executor. When a retried attempt finds

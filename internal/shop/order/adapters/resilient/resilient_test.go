@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/fault"
 	sqlitestore "github.com/cairnhq/cairn/internal/shop/order/adapters/sqlite"
+	"github.com/cairnhq/cairn/internal/shop/order/app"
 	"github.com/cairnhq/cairn/internal/shop/order/domain"
 	"github.com/cairnhq/cairn/resilience"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
@@ -81,8 +82,10 @@ func TestInjectedFaultsOpenTheBreaker(t *testing.T) {
 			t.Fatalf("Get = %v, want an injected fault", err)
 		}
 	}
-	if _, err := r.Get(t.Context(), "x"); !errors.Is(err, circuitbreaker.ErrOpen) {
-		t.Fatalf("Get after 4 faults = %v, want ErrOpen", err)
+	_, err := r.Get(t.Context(), "x")
+	var ue *app.UnavailableError
+	if !errors.Is(err, circuitbreaker.ErrOpen) || !errors.As(err, &ue) || ue.RetryAfter <= 0 {
+		t.Fatalf("Get after 4 faults = %v, want an app.UnavailableError wrapping ErrOpen with a RetryAfter", err)
 	}
 	if s := b.State(); s != circuitbreaker.StateOpen {
 		t.Errorf("breaker state = %v, want open", s)
