@@ -432,45 +432,25 @@ func (p *Pipeline[T]) Execute(ctx context.Context, fn func(context.Context) (T, 
 // handled by concrete type, so nothing escapes to the heap on the success
 // path.
 func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (T, error)) (T, error) {
-	var zero T
 	if i == len(p.stages) {
 		return fn(ctx)
 	}
+	// Each stage with a defer has a function of its own, so that the
+	// compiler open-codes the defer instead of running it through the
+	// runtime's defer records.
 	s := &p.stages[i]
 	switch s.kind {
 	case kindBreaker:
-		permit, err := s.breaker.AllowContext(ctx)
-		if err != nil {
-			return zero, err
-		}
-		// A panic in the call is a failure too, and must give back a
-		// half-open probe slot.
-		done := false
-		defer func() {
-			if !done {
-				permit.DoneContext(ctx, errPanicked)
-			}
-		}()
-		v, err := p.run(ctx, i+1, fn)
-		done = true
-		permit.DoneContext(ctx, err)
-		return v, err
-
+		return p.runBreaker(ctx, i, s, fn)
 	case kindBulkhead:
-		permit, err := s.bulkhead.Acquire(ctx)
-		if err != nil {
-			return zero, err
-		}
-		defer permit.Release()
-		return p.run(ctx, i+1, fn)
-
+		return p.runBulkhead(ctx, i, s, fn)
 	case kindRateLimit:
 		if d := s.limiter.AllowN(time.Now(), 1); !d.Allowed {
 			rateLimited(ctx, s.limit, d.RetryAfter)
+			var zero T
 			return zero, &ratelimit.LimitedError{Limit: s.limit, RetryAfter: d.RetryAfter}
 		}
 		return p.run(ctx, i+1, fn)
-
 	case kindRetry:
 		var v T
 		err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
@@ -479,92 +459,138 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 			return err
 		})
 		return v, err
-
 	case kindTimeout:
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
-			return p.run(ctx, i+1, fn)
-		}
-		// A deadline.Context costs one allocation and starts no timer
-		// unless the callee waits on its Done channel.
-		tctx := deadline.New(ctx, s.timeout)
-		defer tctx.Cancel()
-		v, err := p.run(tctx, i+1, fn)
-		if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
-			if span := trace.SpanFromContext(ctx); span.IsRecording() {
-				span.AddEvent(TimeoutEventName, trace.WithAttributes(TimeoutKey.Float64(s.timeout.Seconds())))
-			}
-			return v, &TimeoutError{After: s.timeout, Err: err}
-		}
-		return v, err
-
+		return p.runTimeout(ctx, i, s, fn)
 	case kindFallback:
-		v, err := p.run(ctx, i+1, fn)
-		if err == nil {
-			return v, nil
-		}
-		v, ferr := s.fallback(ctx, err)
-		if span := trace.SpanFromContext(ctx); span.IsRecording() {
-			outcome := "success"
-			if ferr != nil {
-				outcome = "failure"
-			}
-			et, em := errorAttrs(err)
-			span.AddEvent(FallbackEventName, trace.WithAttributes(et, em, OutcomeKey.String(outcome)))
-		}
-		return v, ferr
-
+		return p.runFallback(ctx, i, s, fn)
 	case kindAdaptive:
-		permit, ok := s.adaptive.AcquireContext(ctx)
-		if !ok {
-			return zero, adaptive.ErrLimitExceeded
-		}
-		// A panic releases the permit without a sample.
-		done := false
-		defer func() {
-			if !done {
-				permit.Done(errPanicked)
-			}
-		}()
-		v, err := p.run(ctx, i+1, fn)
-		done = true
-		if IsOverload(err) {
-			permit.Dropped()
-		} else {
-			permit.Done(err)
-		}
-		return v, err
-
+		return p.runAdaptive(ctx, i, s, fn)
 	case kindShed:
-		permit, err := s.shedder.Allow(ctx)
-		if err != nil {
-			return zero, err
-		}
-		defer permit.Done()
-		return p.run(ctx, i+1, fn)
-
+		return p.runShed(ctx, i, s, fn)
 	case kindThrottle:
-		if !s.throttle.Allow() {
-			return zero, ErrThrottled
-		}
-		// A panic is not a refusal for overload.
-		done := false
-		defer func() {
-			if !done {
-				s.throttle.Record(true)
-			}
-		}()
-		v, err := p.run(ctx, i+1, fn)
-		done = true
-		s.throttle.Record(!IsOverload(err))
-		return v, err
-
+		return p.runThrottle(ctx, i, s, fn)
 	case kindHedge:
 		return hedge.Do(ctx, s.hedger, func(ctx context.Context) (T, error) {
 			return p.run(ctx, i+1, fn)
 		})
-
 	case kindPolicy:
 		return s.policy.Execute(ctx, Next[T]{p: p, i: i + 1, fn: fn})
 	}
 	panic("resilience: unknown stage kind") // New admits no other
+}
+
+func (p *Pipeline[T]) runBreaker(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	permit, err := s.breaker.AllowContext(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	// A panic in the call is a failure too, and must give back a
+	// half-open probe slot.
+	done := false
+	defer func() {
+		if !done {
+			permit.DoneContext(ctx, errPanicked)
+		}
+	}()
+	v, err := p.run(ctx, i+1, fn)
+	done = true
+	permit.DoneContext(ctx, err)
+	return v, err
+}
+
+func (p *Pipeline[T]) runBulkhead(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	permit, err := s.bulkhead.Acquire(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer permit.Release()
+	return p.run(ctx, i+1, fn)
+}
+
+func (p *Pipeline[T]) runTimeout(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
+		return p.run(ctx, i+1, fn)
+	}
+	// A deadline.Context costs one allocation and starts no timer
+	// unless the callee waits on its Done channel.
+	tctx := deadline.New(ctx, s.timeout)
+	defer tctx.Cancel()
+	v, err := p.run(tctx, i+1, fn)
+	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.AddEvent(TimeoutEventName, trace.WithAttributes(TimeoutKey.Float64(s.timeout.Seconds())))
+		}
+		return v, &TimeoutError{After: s.timeout, Err: err}
+	}
+	return v, err
+}
+
+func (p *Pipeline[T]) runFallback(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	v, err := p.run(ctx, i+1, fn)
+	if err == nil {
+		return v, nil
+	}
+	v, ferr := s.fallback(ctx, err)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		outcome := "success"
+		if ferr != nil {
+			outcome = "failure"
+		}
+		et, em := errorAttrs(err)
+		span.AddEvent(FallbackEventName, trace.WithAttributes(et, em, OutcomeKey.String(outcome)))
+	}
+	return v, ferr
+}
+
+func (p *Pipeline[T]) runAdaptive(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	permit, ok := s.adaptive.AcquireContext(ctx)
+	if !ok {
+		var zero T
+		return zero, adaptive.ErrLimitExceeded
+	}
+	// A panic releases the permit without a sample.
+	done := false
+	defer func() {
+		if !done {
+			permit.Done(errPanicked)
+		}
+	}()
+	v, err := p.run(ctx, i+1, fn)
+	done = true
+	if IsOverload(err) {
+		permit.Dropped()
+	} else {
+		permit.Done(err)
+	}
+	return v, err
+}
+
+func (p *Pipeline[T]) runShed(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	permit, err := s.shedder.Allow(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer permit.Done()
+	return p.run(ctx, i+1, fn)
+}
+
+func (p *Pipeline[T]) runThrottle(ctx context.Context, i int, s *resolved[T], fn func(context.Context) (T, error)) (T, error) {
+	if !s.throttle.Allow() {
+		var zero T
+		return zero, ErrThrottled
+	}
+	// A panic is not a refusal for overload.
+	done := false
+	defer func() {
+		if !done {
+			s.throttle.Record(true)
+		}
+	}()
+	v, err := p.run(ctx, i+1, fn)
+	done = true
+	s.throttle.Record(!IsOverload(err))
+	return v, err
 }
