@@ -178,6 +178,21 @@ func Retry(p retry.Policy) Stage {
 	return Stage{kind: kindRetry, retry: p}
 }
 
+// ErrResultRejected is wrapped by the error of a [RetryResult] stage whose
+// last attempt returned a result its predicate rejected.
+var ErrResultRejected = errors.New("resilience: result rejected")
+
+// RetryResult is a [Retry] stage that also retries a call that succeeded
+// with a result retryIf rejects (an empty page, a job still pending): such
+// an attempt counts as a failure with [ErrResultRejected], for p.RetryIf
+// (the default retries it; a RetryIf of your own must too), the budget and
+// the metrics. When the retries run out on a rejected result, the call
+// returns that result with a *retry.Error wrapping ErrResultRejected. Its T
+// must be the pipeline's.
+func RetryResult[T any](p retry.Policy, retryIf func(T) bool) Stage {
+	return Stage{kind: kindRetry, retry: p, typed: retryIf, typeName: fmt.Sprintf("%T", retryIf)}
+}
+
 // Timeout is a stage that gives the rest of the pipeline a context that
 // ends after d. When d passes first, the call fails with a [*TimeoutError]
 // wrapping context.DeadlineExceeded. When the caller's own deadline comes
@@ -337,8 +352,9 @@ func (e *TimeoutError) Unwrap() error { return e.Err }
 // fallbackFunc and friends are the typed parts of stages, resolved by New.
 type resolved[T any] struct {
 	Stage
-	fallback func(context.Context, error) (T, error)
-	policy   Policy[T]
+	fallback    func(context.Context, error) (T, error)
+	policy      Policy[T]
+	retryResult func(T) bool // RetryResult's predicate
 }
 
 // Pipeline runs calls through its stages, the first outermost. It is
@@ -376,6 +392,13 @@ func New[T any](stages ...Stage) (*Pipeline[T], error) {
 		case kindRetry:
 			if err := s.retry.Validate(); err != nil {
 				bad("%w", err)
+			}
+			if s.typed != nil {
+				f, ok := s.typed.(func(T) bool)
+				if !ok {
+					bad("retry result predicate %s does not take the pipeline's result type %T", s.typeName, *new(T))
+				}
+				r.retryResult = f
 			}
 		case kindTimeout:
 			if s.timeout <= 0 {
@@ -459,6 +482,9 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 		err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 			var err error
 			v, err = p.run(ctx, i+1, fn)
+			if err == nil && s.retryResult != nil && s.retryResult(v) {
+				return ErrResultRejected
+			}
 			return err
 		})
 		return v, err

@@ -3,6 +3,7 @@ package resilience_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -13,6 +14,7 @@ import (
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
 	"github.com/cairnhq/cairn/resilience/hedge"
+	"github.com/cairnhq/cairn/resilience/retry"
 	"github.com/cairnhq/cairn/resilience/shed"
 )
 
@@ -325,5 +327,40 @@ func TestNewStagesSuccessPathAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(200, func() { p.Execute(ctx, ok) }); n != 0 {
 		t.Errorf("Execute allocates %v times per call, want 0", n)
+	}
+}
+
+func TestRetryResult(t *testing.T) {
+	pol := retry.Policy{MaxAttempts: 5, Backoff: retry.Backoff{Kind: retry.KindConstant, Initial: time.Nanosecond}}
+	pending := func(status string) bool { return status == "pending" }
+
+	calls := 0
+	p, err := resilience.New[string](resilience.RetryResult(pol, pending))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Execute(t.Context(), func(context.Context) (string, error) {
+		calls++
+		if calls < 3 {
+			return "pending", nil
+		}
+		return "done", nil
+	})
+	if v != "done" || err != nil || calls != 3 {
+		t.Errorf("Execute = %q, %v after %d calls; want done, nil after 3", v, err, calls)
+	}
+
+	calls = 0
+	v, err = p.Execute(t.Context(), func(context.Context) (string, error) {
+		calls++
+		return "pending", nil
+	})
+	var re *retry.Error
+	if v != "pending" || !errors.Is(err, resilience.ErrResultRejected) || !errors.As(err, &re) || re.Attempts != 5 || calls != 5 {
+		t.Errorf("always pending: Execute = %q, %v after %d calls; want pending and a retry.Error of 5 attempts wrapping ErrResultRejected", v, err, calls)
+	}
+
+	if _, err := resilience.New[int](resilience.RetryResult(pol, pending)); err == nil || !strings.Contains(err.Error(), "result predicate func(string) bool does not take the pipeline's result type int") {
+		t.Errorf("New[int] with a func(string) bool predicate = %v", err)
 	}
 }
