@@ -260,9 +260,8 @@ func Throttle(t *adaptive.Throttle) Stage {
 // must be safe to run concurrently with itself and must return when its
 // context is cancelled; as with hedge.Do, a panic in an attempt is not
 // recovered and ends the program. The result of an attempt that loses is
-// dropped, so T must not hold a resource to release: do not hedge a
-// Pipeline[*http.Response] inside resiliencehttp.NewTransport, where a late
-// response's body would stay open.
+// dropped, so T must not hold a resource to release, unless the caller
+// releases it as resiliencehttp.NewTransport does for losing responses.
 func Hedge(h *hedge.Hedger) Stage {
 	return Stage{kind: kindHedge, hedger: h}
 }

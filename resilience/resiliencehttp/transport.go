@@ -70,6 +70,12 @@ type TransportConfig struct {
 // matching circuitbreaker.ErrOpen). The body of every other response is
 // closed.
 //
+// A resilience.Hedge stage in p sends hedged attempts of idempotent
+// requests concurrently: the first success is returned, and the responses
+// of attempts that also succeeded, before or after it, are closed. A
+// request that must not be sent twice is not hedged (its hedged attempts
+// fail at once).
+//
 // Each attempt's request context derives from the caller's request
 // context, not from the context the pipeline passes to the attempt: a
 // Timeout stage bounds the attempt until the response headers arrive, but
@@ -99,6 +105,10 @@ type transport struct {
 	retryable []int
 	anyMethod bool
 }
+
+// errLate is the result of an attempt that succeeded after RoundTrip
+// returned; only a hedging stage runs such attempts, and drops their results.
+var errLate = errors.New("resiliencehttp: response arrived after the call ended")
 
 // idempotent reports whether req may be sent twice, by the rule net/http's
 // own Transport uses for retries: its method is idempotent (RFC 9110,
@@ -137,7 +147,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	last := c.last
 	c.last = nil
 	sent := c.sent
+	ok := c.ok
+	c.ok = nil
 	c.mu.Unlock()
+	// A hedging stage may have let more than one attempt succeed: close
+	// the responses the caller does not get.
+	for _, r := range ok {
+		if r != resp {
+			discard(r)
+		}
+	}
 	if !sent && req.Body != nil {
 		req.Body.Close() // a RoundTripper must close the body, even on errors
 	}
@@ -165,10 +184,11 @@ type call struct {
 
 	mu       sync.Mutex
 	attempts int
-	sent     bool           // req.Body was handed to base
-	firstErr error          // the error of the only attempt of a non-replayable request
-	last     *http.Response // the last retryable-status response, not yet discarded
-	done     bool           // RoundTrip has returned
+	sent     bool             // req.Body was handed to base
+	firstErr error            // the error of the only attempt of a non-replayable request
+	last     *http.Response   // the last retryable-status response, not yet discarded
+	ok       []*http.Response // the successful responses, one unless attempts ran concurrently
+	done     bool             // RoundTrip has returned
 }
 
 // attempt sends one clone of the request.
@@ -215,6 +235,14 @@ func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	if !slices.Contains(c.t.retryable, resp.StatusCode) {
+		c.mu.Lock()
+		if c.done { // a hedged attempt that lost: nobody will read it
+			c.mu.Unlock()
+			discard(resp)
+			return nil, errLate
+		}
+		c.ok = append(c.ok, resp)
+		c.mu.Unlock()
 		return resp, nil
 	}
 

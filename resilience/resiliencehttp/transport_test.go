@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnhq/cairn/resilience"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
+	"github.com/cairnhq/cairn/resilience/hedge"
 	"github.com/cairnhq/cairn/resilience/retry"
 )
 
@@ -358,6 +359,103 @@ func TestRetryAfterPushback(t *testing.T) {
 		d, r, p := RetryAfterPushback(tt.err)
 		if d != tt.d || r != tt.retry || p != tt.present {
 			t.Errorf("%s: got (%v, %v, %v), want (%v, %v, %v)", tt.name, d, r, p, tt.d, tt.retry, tt.present)
+		}
+	}
+}
+
+// TestTransportHedging sends a hedged attempt when the first is slow; the
+// hedge's response is returned, the straggler is cancelled, and no response
+// is left open.
+func TestTransportHedging(t *testing.T) {
+	var hits atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			<-release // the first attempt is a straggler that ignores cancellation
+		}
+		fmt.Fprintf(w, "answer %s", r.Method)
+	}))
+	defer srv.Close()
+	defer close(release)
+	h, err := hedge.New(hedge.Config{Delay: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, ct := newClient(t, mustPipeline[*http.Response](t, resilience.Hedge(h)))
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != "answer GET" {
+		t.Errorf("body = %q", got)
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("server saw %d requests, want 2", n)
+	}
+	// A non-idempotent request is never hedged.
+	resp, err = client.Post(srv.URL, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != "answer POST" || hits.Load() != 3 {
+		t.Errorf("POST: body %q, server saw %d requests; want answer POST, 3", got, hits.Load())
+	}
+	release <- struct{}{} // let the straggler's handler finish
+	for deadline := time.Now().Add(10 * time.Second); ct.opened.Load() != ct.closed.Load(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("responses opened %d, closed %d: a late response was left open", ct.opened.Load(), ct.closed.Load())
+		}
+	}
+}
+
+// stallFirst is a base transport whose first round trip ignores its
+// context and answers only when released.
+type stallFirst struct {
+	calls   atomic.Int64
+	release chan struct{}
+	closed  atomic.Int64
+}
+
+func (s *stallFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := s.calls.Add(1)
+	if n == 1 {
+		<-s.release
+	}
+	body := &closeCounter{ReadCloser: io.NopCloser(strings.NewReader(fmt.Sprint("attempt ", n))), n: &s.closed}
+	return &http.Response{StatusCode: http.StatusOK, Body: body, Header: http.Header{}, Request: r}, nil
+}
+
+// TestTransportHedgingClosesLateWinner has both attempts succeed, the
+// straggler after the hedge: the caller gets the hedge's response and the
+// straggler's is closed for it.
+func TestTransportHedgingClosesLateWinner(t *testing.T) {
+	h, err := hedge.New(hedge.Config{Delay: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := &stallFirst{release: make(chan struct{})}
+	rt := NewTransport(base, mustPipeline[*http.Response](t, resilience.Hedge(h)), TransportConfig{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The straggler answers once the hedge has been sent.
+		for base.calls.Load() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		close(base.release)
+	}()
+	resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://example.invalid/", nil))
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, resp)
+	if got != "attempt 2" && got != "attempt 1" {
+		t.Errorf("body = %q", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); base.closed.Load() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 responses closed: the losing attempt's response was left open", base.closed.Load())
 		}
 	}
 }
