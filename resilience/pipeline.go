@@ -297,6 +297,13 @@ func Fallback[T any](f func(ctx context.Context, err error) (T, error)) Stage {
 	return Stage{kind: kindFallback, typed: f, typeName: fmt.Sprintf("%T", f)}
 }
 
+// FallbackValue is a stage that answers a failed call with v and no error:
+// a default, a cached answer or a degraded response computed in advance.
+// Its T must be the pipeline's.
+func FallbackValue[T any](v T) Stage {
+	return Fallback(func(context.Context, error) (T, error) { return v, nil })
+}
+
 // Custom is a stage that runs a policy of your own. Its T must be the
 // pipeline's.
 func Custom[T any](p Policy[T]) Stage {

@@ -364,3 +364,19 @@ func TestRetryResult(t *testing.T) {
 		t.Errorf("New[int] with a func(string) bool predicate = %v", err)
 	}
 }
+
+func TestFallbackValue(t *testing.T) {
+	p, err := resilience.New[[]string](resilience.FallbackValue([]string{"bestsellers"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Execute(t.Context(), func(context.Context) ([]string, error) {
+		return nil, errors.New("recommendations down")
+	})
+	if err != nil || len(v) != 1 || v[0] != "bestsellers" {
+		t.Errorf("Execute = %v, %v; want [bestsellers], nil", v, err)
+	}
+	if _, err := resilience.New[int](resilience.FallbackValue("x")); err == nil {
+		t.Error("New[int] with a string FallbackValue: nil error")
+	}
+}
