@@ -126,11 +126,13 @@ const (
 	kindShed
 	kindThrottle
 	kindHedge
+	kindKeyedRateLimit
 )
 
 // Stage is one step of a Pipeline, made by [CircuitBreaker], [Bulkhead],
-// [RateLimit], [Retry], [Timeout], [Fallback], [Adaptive], [Shed],
-// [Throttle], [Hedge] or [Custom]. The zero Stage is invalid.
+// [RateLimit], [KeyedRateLimit], [Retry], [RetryResult], [Timeout],
+// [Fallback], [FallbackValue], [Adaptive], [Shed], [Throttle], [Hedge] or
+// [Custom]. The zero Stage is invalid.
 type Stage struct {
 	kind     kind
 	breaker  *circuitbreaker.Breaker
@@ -140,6 +142,8 @@ type Stage struct {
 	shedder  *shed.Shedder
 	throttle *adaptive.Throttle
 	hedger   *hedge.Hedger
+	keyed    KeyedLimiter
+	keyOf    func(context.Context) string
 	limit    string // the limiter's name, for its errors
 	retry    retry.Policy
 	timeout  time.Duration
@@ -166,6 +170,25 @@ func Bulkhead(b *bulkhead.Bulkhead) Stage {
 // RetryAfter.
 func RateLimit(name string, l ratelimit.Limiter) Stage {
 	return Stage{kind: kindRateLimit, limiter: l, limit: name}
+}
+
+// KeyedLimiter is a rate limiter that keeps one budget per key and may
+// need a round trip to decide, such as the distributed GCRA limiter of
+// resilience/ratelimit/redis. AllowN counts n events for key if they are
+// allowed now. Its error, if any, is the call's: a Redis limiter returns one
+// when Redis is out and its outage policy is "closed", or when ctx ends. It
+// must be safe for concurrent use.
+type KeyedLimiter interface {
+	AllowN(ctx context.Context, key string, n int) (ratelimit.Decision, error)
+}
+
+// KeyedRateLimit is a stage that takes one token from l for the key that
+// key returns for the call's context (a tenant, an API key, a client
+// address): a refused call fails with a [*ratelimit.LimitedError] named
+// name, carrying the decision's RetryAfter, and an error of l fails the
+// call as it is.
+func KeyedRateLimit(name string, l KeyedLimiter, key func(ctx context.Context) string) Stage {
+	return Stage{kind: kindKeyedRateLimit, keyed: l, keyOf: key, limit: name}
 }
 
 // Retry is a stage that runs the rest of the pipeline again, as
@@ -395,6 +418,10 @@ func New[T any](stages ...Stage) (*Pipeline[T], error) {
 			if s.limiter == nil {
 				bad("rate limiter %q is nil", s.limit)
 			}
+		case kindKeyedRateLimit:
+			if s.keyed == nil || s.keyOf == nil {
+				bad("keyed rate limiter %q or its key function is nil", s.limit)
+			}
 		case kindRetry:
 			if err := s.retry.Validate(); err != nil {
 				bad("%w", err)
@@ -481,6 +508,17 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 			rateLimited(ctx, s.limit, d.RetryAfter)
 			var zero T
 			return zero, &ratelimit.LimitedError{Limit: s.limit, RetryAfter: d.RetryAfter}
+		}
+		return p.run(ctx, i+1, fn)
+	case kindKeyedRateLimit:
+		d, err := s.keyed.AllowN(ctx, s.keyOf(ctx), 1)
+		if err == nil && !d.Allowed {
+			err = &ratelimit.LimitedError{Limit: s.limit, RetryAfter: d.RetryAfter}
+		}
+		if err != nil {
+			rateLimited(ctx, s.limit, d.RetryAfter)
+			var zero T
+			return zero, err
 		}
 		return p.run(ctx, i+1, fn)
 	case kindRetry:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,7 @@ import (
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
 	"github.com/cairnhq/cairn/resilience/hedge"
+	"github.com/cairnhq/cairn/resilience/ratelimit"
 	"github.com/cairnhq/cairn/resilience/retry"
 	"github.com/cairnhq/cairn/resilience/shed"
 )
@@ -378,5 +380,53 @@ func TestFallbackValue(t *testing.T) {
 	}
 	if _, err := resilience.New[int](resilience.FallbackValue("x")); err == nil {
 		t.Error("New[int] with a string FallbackValue: nil error")
+	}
+}
+
+// perKey is a KeyedLimiter of one token bucket per key, made on first use.
+type perKey struct {
+	mu      sync.Mutex
+	buckets map[string]*ratelimit.TokenBucket
+}
+
+func (p *perKey) AllowN(_ context.Context, key string, n int) (ratelimit.Decision, error) {
+	p.mu.Lock()
+	b, ok := p.buckets[key]
+	if !ok {
+		var err error
+		if b, err = ratelimit.NewTokenBucket(ratelimit.Config{Rate: 1, Per: time.Hour, Burst: 2}); err != nil {
+			p.mu.Unlock()
+			return ratelimit.Decision{}, err
+		}
+		p.buckets[key] = b
+	}
+	p.mu.Unlock()
+	return b.AllowN(time.Now(), n), nil
+}
+
+type tenantKey struct{}
+
+func TestKeyedRateLimit(t *testing.T) {
+	l := &perKey{buckets: map[string]*ratelimit.TokenBucket{}}
+	tenant := func(ctx context.Context) string { s, _ := ctx.Value(tenantKey{}).(string); return s }
+	p, err := resilience.New[int](resilience.KeyedRateLimit("per-tenant", l, tenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(ctx context.Context) (int, error) { return 1, nil }
+	a := context.WithValue(t.Context(), tenantKey{}, "a")
+	b := context.WithValue(t.Context(), tenantKey{}, "b")
+	for i, tt := range []struct {
+		ctx     context.Context
+		limited bool
+	}{{a, false}, {a, false}, {a, true}, {b, false}, {b, false}, {b, true}} {
+		_, err := p.Execute(tt.ctx, call)
+		var le *ratelimit.LimitedError
+		if got := errors.As(err, &le); got != tt.limited || (got && (le.Limit != "per-tenant" || le.RetryAfter <= 0)) {
+			t.Errorf("call %d: err = %v, want limited %v", i, err, tt.limited)
+		}
+	}
+	if _, err := resilience.New[int](resilience.KeyedRateLimit("x", nil, tenant)); err == nil || !strings.Contains(err.Error(), `keyed rate limiter "x" or its key function is nil`) {
+		t.Errorf("nil limiter: New error = %v", err)
 	}
 }
