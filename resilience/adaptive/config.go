@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Algorithm names, the values of [Config.Algorithm].
@@ -143,42 +145,17 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		Timeout jsonDuration `json:"timeout,omitempty"`
-	}{plain(c), jsonDuration(c.Timeout)})
+		Timeout jsonduration.Duration `json:"timeout,omitempty"`
+	}{plain(c), jsonduration.Duration(c.Timeout)})
 }
 
 // UnmarshalJSON decodes c, accepting Timeout as a string such as "250ms"
 // or as a number of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		Timeout *jsonDuration `json:"timeout,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.Timeout)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "250ms", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("adaptive: invalid duration %s: want a string such as \"250ms\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("adaptive: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		Timeout *jsonduration.Duration `json:"timeout,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.Timeout)})
+	return jsonduration.WithPrefix("adaptive", err)
 }

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Defaults applied by [NewThrottle] to zero fields of a [ThrottleConfig].
@@ -80,18 +82,19 @@ func (c ThrottleConfig) MarshalJSON() ([]byte, error) {
 	type plain ThrottleConfig
 	return json.Marshal(struct {
 		plain
-		Window jsonDuration `json:"window,omitempty"`
-	}{plain(c), jsonDuration(c.Window)})
+		Window jsonduration.Duration `json:"window,omitempty"`
+	}{plain(c), jsonduration.Duration(c.Window)})
 }
 
 // UnmarshalJSON decodes c, accepting Window as a string such as "2m" or
 // as a number of nanoseconds. It does not validate c.
 func (c *ThrottleConfig) UnmarshalJSON(data []byte) error {
 	type plain ThrottleConfig
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		Window *jsonDuration `json:"window,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.Window)})
+		Window *jsonduration.Duration `json:"window,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.Window)})
+	return jsonduration.WithPrefix("adaptive", err)
 }
 
 // Throttle is client-side adaptive throttling as described in the Google

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Algorithms for [Config.Algorithm].
@@ -137,42 +139,17 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		TTL jsonDuration `json:"ttl,omitempty"`
-	}{plain(c), jsonDuration(c.TTL)})
+		TTL jsonduration.Duration `json:"ttl,omitempty"`
+	}{plain(c), jsonduration.Duration(c.TTL)})
 }
 
 // UnmarshalJSON decodes c, accepting durations as strings such as "10s" or
 // as numbers of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		TTL *jsonDuration `json:"ttl,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.TTL)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "10s", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("budget: invalid duration %s: want a string such as \"10s\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("budget: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		TTL *jsonduration.Duration `json:"ttl,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.TTL)})
+	return jsonduration.WithPrefix("budget", err)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Defaults applied by [New] to zero fields of a [Config].
@@ -85,42 +87,17 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		MaxWait jsonDuration `json:"max_wait,omitempty"`
-	}{plain(c), jsonDuration(c.MaxWait)})
+		MaxWait jsonduration.Duration `json:"max_wait,omitempty"`
+	}{plain(c), jsonduration.Duration(c.MaxWait)})
 }
 
 // UnmarshalJSON decodes c, accepting MaxWait as a string such as "250ms"
 // or as a number of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		MaxWait *jsonDuration `json:"max_wait,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.MaxWait)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "250ms", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("bulkhead: invalid duration %s: want a string such as \"250ms\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("bulkhead: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		MaxWait *jsonduration.Duration `json:"max_wait,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.MaxWait)})
+	return jsonduration.WithPrefix("bulkhead", err)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Window types for [Config.Window].
@@ -181,46 +183,21 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		WindowDuration   jsonDuration `json:"window_duration,omitempty"`
-		SlowCallDuration jsonDuration `json:"slow_call_duration,omitempty"`
-		OpenDuration     jsonDuration `json:"open_duration,omitempty"`
-	}{plain(c), jsonDuration(c.WindowDuration), jsonDuration(c.SlowCallDuration), jsonDuration(c.OpenDuration)})
+		WindowDuration   jsonduration.Duration `json:"window_duration,omitempty"`
+		SlowCallDuration jsonduration.Duration `json:"slow_call_duration,omitempty"`
+		OpenDuration     jsonduration.Duration `json:"open_duration,omitempty"`
+	}{plain(c), jsonduration.Duration(c.WindowDuration), jsonduration.Duration(c.SlowCallDuration), jsonduration.Duration(c.OpenDuration)})
 }
 
 // UnmarshalJSON decodes c, accepting durations as strings such as "30s" or
 // as numbers of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		WindowDuration   *jsonDuration `json:"window_duration,omitempty"`
-		SlowCallDuration *jsonDuration `json:"slow_call_duration,omitempty"`
-		OpenDuration     *jsonDuration `json:"open_duration,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.WindowDuration), (*jsonDuration)(&c.SlowCallDuration), (*jsonDuration)(&c.OpenDuration)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "30s", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("circuitbreaker: invalid duration %s: want a string such as \"30s\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("circuitbreaker: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		WindowDuration   *jsonduration.Duration `json:"window_duration,omitempty"`
+		SlowCallDuration *jsonduration.Duration `json:"slow_call_duration,omitempty"`
+		OpenDuration     *jsonduration.Duration `json:"open_duration,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.WindowDuration), (*jsonduration.Duration)(&c.SlowCallDuration), (*jsonduration.Duration)(&c.OpenDuration)})
+	return jsonduration.WithPrefix("circuitbreaker", err)
 }

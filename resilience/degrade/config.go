@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Defaults applied by [New] to zero fields of a [Config].
@@ -177,44 +179,19 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		Interval jsonDuration `json:"interval,omitempty"`
-		MinDwell jsonDuration `json:"min_dwell,omitempty"`
-	}{plain(c), jsonDuration(c.Interval), jsonDuration(c.MinDwell)})
+		Interval jsonduration.Duration `json:"interval,omitempty"`
+		MinDwell jsonduration.Duration `json:"min_dwell,omitempty"`
+	}{plain(c), jsonduration.Duration(c.Interval), jsonduration.Duration(c.MinDwell)})
 }
 
 // UnmarshalJSON decodes c, accepting Interval and MinDwell as strings
 // such as "10s" or as numbers of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		Interval *jsonDuration `json:"interval,omitempty"`
-		MinDwell *jsonDuration `json:"min_dwell,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.Interval), (*jsonDuration)(&c.MinDwell)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "250ms", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("degrade: invalid duration %s: want a string such as \"250ms\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("degrade: invalid duration %q: %w", s, err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		Interval *jsonduration.Duration `json:"interval,omitempty"`
+		MinDwell *jsonduration.Duration `json:"min_dwell,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.Interval), (*jsonduration.Duration)(&c.MinDwell)})
+	return jsonduration.WithPrefix("degrade", err)
 }

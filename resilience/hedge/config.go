@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Defaults applied by [New] to zero fields of a [Config].
@@ -129,46 +131,21 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		Delay    jsonDuration `json:"delay,omitempty"`
-		MinDelay jsonDuration `json:"min_delay,omitempty"`
-		MaxDelay jsonDuration `json:"max_delay,omitempty"`
-	}{plain(c), jsonDuration(c.Delay), jsonDuration(c.MinDelay), jsonDuration(c.MaxDelay)})
+		Delay    jsonduration.Duration `json:"delay,omitempty"`
+		MinDelay jsonduration.Duration `json:"min_delay,omitempty"`
+		MaxDelay jsonduration.Duration `json:"max_delay,omitempty"`
+	}{plain(c), jsonduration.Duration(c.Delay), jsonduration.Duration(c.MinDelay), jsonduration.Duration(c.MaxDelay)})
 }
 
 // UnmarshalJSON decodes c, accepting durations as strings such as "10ms"
 // or as numbers of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		Delay    *jsonDuration `json:"delay,omitempty"`
-		MinDelay *jsonDuration `json:"min_delay,omitempty"`
-		MaxDelay *jsonDuration `json:"max_delay,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.Delay), (*jsonDuration)(&c.MinDelay), (*jsonDuration)(&c.MaxDelay)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "10ms", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("hedge: invalid duration %s: want a string such as \"10ms\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("hedge: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		Delay    *jsonduration.Duration `json:"delay,omitempty"`
+		MinDelay *jsonduration.Duration `json:"min_delay,omitempty"`
+		MaxDelay *jsonduration.Duration `json:"max_delay,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.Delay), (*jsonduration.Duration)(&c.MinDelay), (*jsonduration.Duration)(&c.MaxDelay)})
+	return jsonduration.WithPrefix("hedge", err)
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Backoff kinds for [Backoff.Kind].
@@ -180,44 +182,19 @@ func (b Backoff) MarshalJSON() ([]byte, error) {
 	type plain Backoff
 	return json.Marshal(struct {
 		plain
-		Initial jsonDuration `json:"initial,omitempty"`
-		Max     jsonDuration `json:"max,omitempty"`
-	}{plain(b), jsonDuration(b.Initial), jsonDuration(b.Max)})
+		Initial jsonduration.Duration `json:"initial,omitempty"`
+		Max     jsonduration.Duration `json:"max,omitempty"`
+	}{plain(b), jsonduration.Duration(b.Initial), jsonduration.Duration(b.Max)})
 }
 
 // UnmarshalJSON decodes b, accepting durations as strings such as "250ms"
 // or as numbers of nanoseconds. It does not validate b.
 func (b *Backoff) UnmarshalJSON(data []byte) error {
 	type plain Backoff
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		Initial *jsonDuration `json:"initial,omitempty"`
-		Max     *jsonDuration `json:"max,omitempty"`
-	}{(*plain)(b), (*jsonDuration)(&b.Initial), (*jsonDuration)(&b.Max)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "250ms", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("retry: invalid duration %s: want a string such as \"250ms\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("retry: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		Initial *jsonduration.Duration `json:"initial,omitempty"`
+		Max     *jsonduration.Duration `json:"max,omitempty"`
+	}{(*plain)(b), (*jsonduration.Duration)(&b.Initial), (*jsonduration.Duration)(&b.Max)})
+	return jsonduration.WithPrefix("retry", err)
 }

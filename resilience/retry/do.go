@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairnhq/cairn/resilience/budget"
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Defaults applied by [Do] to zero fields of a [Policy].
@@ -229,16 +230,17 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 	type plain Policy
 	return json.Marshal(struct {
 		plain
-		MaxElapsed jsonDuration `json:"max_elapsed,omitempty"`
-	}{plain(p), jsonDuration(p.MaxElapsed)})
+		MaxElapsed jsonduration.Duration `json:"max_elapsed,omitempty"`
+	}{plain(p), jsonduration.Duration(p.MaxElapsed)})
 }
 
 // UnmarshalJSON decodes p, accepting durations as strings such as "250ms"
 // or as numbers of nanoseconds. It does not validate p.
 func (p *Policy) UnmarshalJSON(data []byte) error {
 	type plain Policy
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		MaxElapsed *jsonDuration `json:"max_elapsed,omitempty"`
-	}{(*plain)(p), (*jsonDuration)(&p.MaxElapsed)})
+		MaxElapsed *jsonduration.Duration `json:"max_elapsed,omitempty"`
+	}{(*plain)(p), (*jsonduration.Duration)(&p.MaxElapsed)})
+	return jsonduration.WithPrefix("retry", err)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cairnhq/cairn/resilience/internal/jsonduration"
 )
 
 // Defaults applied by [New] to zero fields of a [Config].
@@ -112,44 +114,19 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	type plain Config
 	return json.Marshal(struct {
 		plain
-		Window  jsonDuration `json:"window,omitempty"`
-		CoolOff jsonDuration `json:"cool_off,omitempty"`
-	}{plain(c), jsonDuration(c.Window), jsonDuration(c.CoolOff)})
+		Window  jsonduration.Duration `json:"window,omitempty"`
+		CoolOff jsonduration.Duration `json:"cool_off,omitempty"`
+	}{plain(c), jsonduration.Duration(c.Window), jsonduration.Duration(c.CoolOff)})
 }
 
 // UnmarshalJSON decodes c, accepting Window and CoolOff as strings such
 // as "5s" or as numbers of nanoseconds. It does not validate c.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
-	return json.Unmarshal(data, &struct {
+	err := json.Unmarshal(data, &struct {
 		*plain
-		Window  *jsonDuration `json:"window,omitempty"`
-		CoolOff *jsonDuration `json:"cool_off,omitempty"`
-	}{(*plain)(c), (*jsonDuration)(&c.Window), (*jsonDuration)(&c.CoolOff)})
-}
-
-// jsonDuration is a time.Duration in JSON: a string such as "250ms", or a
-// number of nanoseconds.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *jsonDuration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("shed: invalid duration %s: want a string such as \"250ms\" or nanoseconds", data)
-		}
-		*d = jsonDuration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("shed: invalid duration: %w", err)
-	}
-	*d = jsonDuration(v)
-	return nil
+		Window  *jsonduration.Duration `json:"window,omitempty"`
+		CoolOff *jsonduration.Duration `json:"cool_off,omitempty"`
+	}{(*plain)(c), (*jsonduration.Duration)(&c.Window), (*jsonduration.Duration)(&c.CoolOff)})
+	return jsonduration.WithPrefix("shed", err)
 }
