@@ -606,6 +606,11 @@ func (d *Demo) closeAll(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("demo: close console log: %w", err))
 		}
 	}
+	if d.degrade != nil {
+		if err := d.degrade.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("demo: close degrade switch: %w", err))
+		}
+	}
 	for _, r := range d.reloaders {
 		if err := r.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("demo: close resilience policies: %w", err))

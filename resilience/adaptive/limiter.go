@@ -18,8 +18,8 @@ var ErrLimitExceeded = errors.New("adaptive: limit exceeded")
 // Limiter admits calls while fewer than its current limit are in flight,
 // and adapts the limit to the RTTs and drops of completed calls with an
 // [Algorithm]. It is safe for concurrent use; create it with [New]. Its
-// gauge callbacks stay registered with the MeterProvider for the
-// provider's lifetime.
+// gauge callbacks stay registered with the MeterProvider until
+// [Limiter.Close].
 //
 // Admission takes one compare-and-swap on an atomic counter and never
 // waits; completing a call takes a mutex around the algorithm.
@@ -76,6 +76,14 @@ func (l *Limiter) Limit() int { return int(l.limit.Load()) }
 
 // InFlight returns the number of admitted calls not yet done.
 func (l *Limiter) InFlight() int { return int(l.inflight.Load()) }
+
+// Close unregisters the limiter's metric callbacks, so the
+// resilience.adaptive.limit and resilience.adaptive.inflight gauges no
+// longer report it; the limiter keeps working, and counting calls, without
+// its gauges. Close it when replacing it with another limiter of the same
+// name. It is idempotent and returns the MeterProvider's error
+// unregistering, if any.
+func (l *Limiter) Close() error { return l.inst.close() }
 
 // Acquire admits a call and returns its Permit and true if fewer than
 // Limit calls are in flight, or the zero Permit and false at once. It does

@@ -2,6 +2,7 @@ package adaptive
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -43,9 +44,11 @@ var outcomeNames = [numOutcomes]string{"admitted", "rejected", "dropped"}
 // every attribute set it records, built once so recording allocates
 // nothing.
 type instruments struct {
-	calls    metric.Int64Counter
-	addOpts  [numOutcomes][]metric.AddOption
-	nameAttr attribute.KeyValue
+	calls     metric.Int64Counter
+	addOpts   [numOutcomes][]metric.AddOption
+	nameAttr  attribute.KeyValue
+	reg       metric.Registration // of the gauge callback
+	closeOnce sync.Once
 }
 
 func (in *instruments) init(l *Limiter, mp metric.MeterProvider) error {
@@ -67,22 +70,33 @@ func (in *instruments) init(l *Limiter, mp metric.MeterProvider) error {
 		in.addOpts[o] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
 	nameOpt := metric.WithAttributeSet(attribute.NewSet(name))
-	_, err = m.Int64ObservableGauge(LimitMetricName,
+	limit, err := m.Int64ObservableGauge(LimitMetricName,
 		metric.WithDescription("Current concurrency limit of the adaptive limiter."),
-		metric.WithUnit("{call}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(l.Limit()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{call}"))
 	if err != nil {
 		return err
 	}
-	_, err = m.Int64ObservableGauge(InFlightMetricName,
+	inflight, err := m.Int64ObservableGauge(InFlightMetricName,
 		metric.WithDescription("Calls in flight through the adaptive limiter."),
-		metric.WithUnit("{call}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(l.InFlight()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(limit, int64(l.Limit()), nameOpt)
+		o.ObserveInt64(inflight, int64(l.InFlight()), nameOpt)
+		return nil
+	}, limit, inflight)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }

@@ -71,6 +71,13 @@ func NewGRPC(cfg Config) (*GRPC, error) {
 // policies report as [NameKey] on their [DeniedEventName] span events.
 func (g *GRPC) Name() string { return g.withdrawn.name }
 
+// Close unregisters the budget's metric callback, so the
+// resilience.budget.tokens gauge no longer reports it; the budget keeps
+// working, and counting withdrawals, without its gauge. Close it when
+// replacing it with another budget of the same name. It is idempotent and
+// returns the MeterProvider's error unregistering, if any.
+func (g *GRPC) Close() error { return g.withdrawn.in.close() }
+
 // Withdraw reports whether the token count is above half of MaxTokens.
 func (g *GRPC) Withdraw() bool {
 	ok := 2*g.tokens.Load() > g.max
@@ -153,6 +160,13 @@ func NewPercent(cfg Config) (*Percent, error) {
 // Name returns the budget's Config.Name, which the retry and hedge
 // policies report as [NameKey] on their [DeniedEventName] span events.
 func (p *Percent) Name() string { return p.withdrawn.name }
+
+// Close unregisters the budget's metric callback, so the
+// resilience.budget.tokens gauge no longer reports it; the budget keeps
+// working, and counting withdrawals, without its gauge. Close it when
+// replacing it with another budget of the same name. It is idempotent and
+// returns the MeterProvider's error unregistering, if any.
+func (p *Percent) Close() error { return p.withdrawn.in.close() }
 
 // advance expires the buckets older than the TTL and returns the index of
 // the current one. p.mu must be held.

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -49,6 +50,8 @@ var outcomeNames = [numOutcomes]string{OutcomeGranted, OutcomeDenied}
 type instruments struct {
 	withdrawals metric.Int64Counter
 	outcomeOpts [numOutcomes][]metric.AddOption
+	reg         metric.Registration // of the gauge callback
+	closeOnce   sync.Once
 }
 
 func (in *instruments) init(name string, mp metric.MeterProvider, tokens func() float64) error {
@@ -69,12 +72,26 @@ func (in *instruments) init(name string, mp metric.MeterProvider, tokens func() 
 		in.outcomeOpts[o] = []metric.AddOption{metric.WithAttributeSet(set)}
 	}
 	opt := metric.WithAttributeSet(attribute.NewSet(nameAttr))
-	_, err = m.Float64ObservableGauge(TokensMetricName,
+	gauge, err := m.Float64ObservableGauge(TokensMetricName,
 		metric.WithDescription("Tokens (grpc) or retries (percent) the budget holds."),
-		metric.WithUnit("{token}"),
-		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
-			o.Observe(tokens(), opt)
-			return nil
-		}))
+		metric.WithUnit("{token}"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveFloat64(gauge, tokens(), opt)
+		return nil
+	}, gauge)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }

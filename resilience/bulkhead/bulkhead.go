@@ -69,7 +69,7 @@ const (
 
 // Bulkhead limits concurrent calls. It is safe for concurrent use; create
 // it with [New]. Its gauge callbacks stay registered with the
-// MeterProvider for the provider's lifetime.
+// MeterProvider until [Bulkhead.Close].
 //
 // Acquiring a free slot and releasing a slot nobody waits for each take
 // one compare-and-swap on an atomic word; queueing and handing a slot to a
@@ -142,6 +142,14 @@ func (b *Bulkhead) InFlight() int { return int(b.state.Load() & inMask) }
 
 // QueueLen returns the number of queued callers.
 func (b *Bulkhead) QueueLen() int { return int(b.state.Load() >> waitShift) }
+
+// Close unregisters the bulkhead's metric callbacks, so the
+// resilience.bulkhead.inflight and resilience.bulkhead.queue gauges no
+// longer report it; the bulkhead keeps working, and counting calls,
+// without its gauges. Close it when replacing it with another bulkhead of
+// the same name. It is idempotent and returns the MeterProvider's error
+// unregistering, if any.
+func (b *Bulkhead) Close() error { return b.inst.close() }
 
 // tryFast takes a free slot if there is one and nobody is queued.
 func (b *Bulkhead) tryFast() bool {

@@ -2,6 +2,7 @@ package bulkhead
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -61,10 +62,12 @@ var waitBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // of every attribute set it records, built once so recording allocates
 // nothing.
 type instruments struct {
-	calls    metric.Int64Counter
-	wait     metric.Float64Histogram
-	addOpts  [numOutcomes][]metric.AddOption
-	waitOpts [numOutcomes][]metric.RecordOption
+	calls     metric.Int64Counter
+	wait      metric.Float64Histogram
+	addOpts   [numOutcomes][]metric.AddOption
+	waitOpts  [numOutcomes][]metric.RecordOption
+	reg       metric.Registration // of the gauge callback
+	closeOnce sync.Once
 }
 
 func (in *instruments) init(b *Bulkhead, mp metric.MeterProvider) error {
@@ -93,22 +96,33 @@ func (in *instruments) init(b *Bulkhead, mp metric.MeterProvider) error {
 		in.waitOpts[o] = []metric.RecordOption{metric.WithAttributeSet(set)}
 	}
 	nameOpt := metric.WithAttributeSet(attribute.NewSet(name))
-	_, err = m.Int64ObservableGauge(InFlightMetricName,
+	inflight, err := m.Int64ObservableGauge(InFlightMetricName,
 		metric.WithDescription("Calls holding a slot of the bulkhead."),
-		metric.WithUnit("{call}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(b.InFlight()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{call}"))
 	if err != nil {
 		return err
 	}
-	_, err = m.Int64ObservableGauge(QueueMetricName,
+	queue, err := m.Int64ObservableGauge(QueueMetricName,
 		metric.WithDescription("Callers queued for a slot of the bulkhead."),
-		metric.WithUnit("{call}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(b.QueueLen()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{call}"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(inflight, int64(b.InFlight()), nameOpt)
+		o.ObserveInt64(queue, int64(b.QueueLen()), nameOpt)
+		return nil
+	}, inflight, queue)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }

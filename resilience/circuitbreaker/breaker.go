@@ -88,7 +88,7 @@ const stateBits = 3
 
 // Breaker is a circuit breaker. It is safe for concurrent use; create it
 // with [New]. Its gauge callback stays registered with the MeterProvider
-// for the provider's lifetime.
+// until [Breaker.Close].
 //
 // Allow in the closed and disabled states reads one atomic word; Done,
 // and Allow in the other states, take a mutex. OnStateChange and metric
@@ -172,6 +172,13 @@ func New(cfg Config) (*Breaker, error) {
 
 // Name returns the breaker's Config.Name.
 func (b *Breaker) Name() string { return b.name }
+
+// Close unregisters the breaker's metric callback, so the
+// resilience.circuitbreaker.state gauge no longer reports it; the breaker
+// keeps working, and counting calls and transitions, without its gauge.
+// Close it when replacing it with another breaker of the same name. It is
+// idempotent and returns the MeterProvider's error unregistering, if any.
+func (b *Breaker) Close() error { return b.inst.close() }
 
 // State returns the current state. An open breaker whose open duration has
 // passed reports StateOpen until the next Allow moves it to half-open.

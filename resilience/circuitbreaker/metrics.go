@@ -2,6 +2,7 @@ package circuitbreaker
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -41,6 +42,8 @@ type instruments struct {
 	transitions    metric.Int64Counter
 	outcomeOpts    [numOutcomes][]metric.AddOption
 	transitionOpts [numStates][numStates][]metric.AddOption
+	reg            metric.Registration // of the gauge callback
+	closeOnce      sync.Once
 }
 
 func (in *instruments) init(b *Breaker, mp metric.MeterProvider) error {
@@ -73,12 +76,26 @@ func (in *instruments) init(b *Breaker, mp metric.MeterProvider) error {
 		}
 	}
 	stateOpt := metric.WithAttributeSet(attribute.NewSet(name))
-	_, err = m.Int64ObservableGauge(StateMetricName,
+	state, err := m.Int64ObservableGauge(StateMetricName,
 		metric.WithDescription("State of the circuit breaker: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled."),
-		metric.WithUnit("{state}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(b.State()), stateOpt)
-			return nil
-		}))
+		metric.WithUnit("{state}"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(state, int64(b.State()), stateOpt)
+		return nil
+	}, state)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }

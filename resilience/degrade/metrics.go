@@ -2,6 +2,7 @@ package degrade
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -43,6 +44,8 @@ type instruments struct {
 	transitions    metric.Int64Counter
 	skipped        metric.Int64Counter
 	transitionOpts [][][]metric.AddOption // [from][to]
+	reg            metric.Registration    // of the gauge callback
+	closeOnce      sync.Once
 }
 
 func (in *instruments) init(s *Switch, mp metric.MeterProvider) error {
@@ -77,22 +80,33 @@ func (in *instruments) init(s *Switch, mp metric.MeterProvider) error {
 		f.opts = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(name, FeatureKey.String(fname)))}
 	}
 	nameOpt := metric.WithAttributeSet(attribute.NewSet(name))
-	_, err = m.Int64ObservableGauge(LevelMetricName,
+	level, err := m.Int64ObservableGauge(LevelMetricName,
 		metric.WithDescription("The current level of the graceful-degradation switch: 0 is full service."),
-		metric.WithUnit("{level}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.Level()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{level}"))
 	if err != nil {
 		return err
 	}
-	_, err = m.Float64ObservableGauge(PressureMetricName,
+	pressure, err := m.Float64ObservableGauge(PressureMetricName,
 		metric.WithDescription("The pressure the graceful-degradation switch last read: 1 is at capacity."),
-		metric.WithUnit("1"),
-		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
-			o.Observe(s.Pressure(), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("1"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(level, int64(s.Level()), nameOpt)
+		o.ObserveFloat64(pressure, s.Pressure(), nameOpt)
+		return nil
+	}, level, pressure)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }

@@ -35,7 +35,7 @@ var (
 // [Switch.Update], [Switch.Force] and [Switch.Auto] are serialised by a
 // mutex. A Switch starts no goroutine: evaluate it with [Switch.Run] in a
 // goroutine the caller owns, or call [Switch.Update]. Its gauge callbacks
-// stay registered with the MeterProvider for the provider's lifetime.
+// stay registered with the MeterProvider until [Switch.Close].
 type Switch struct {
 	level    atomic.Int32
 	pressure atomic.Uint64 // float64 bits of the last pressure read
@@ -109,6 +109,15 @@ func New(cfg Config) (*Switch, error) {
 
 // Name returns the switch's Config.Name.
 func (s *Switch) Name() string { return s.name }
+
+// Close unregisters the switch's metric callbacks, so the
+// resilience.degrade.level and resilience.degrade.pressure gauges no
+// longer report it; the switch keeps working, and counting transitions and
+// skipped features, without its gauges. Close does not stop
+// [Switch.Run]: cancel its context. Close the switch when replacing it with
+// another of the same name. It is idempotent and returns the
+// MeterProvider's error unregistering, if any.
+func (s *Switch) Close() error { return s.inst.close() }
 
 // Levels returns the number of degraded levels: the switch's level runs
 // from 0 to Levels().

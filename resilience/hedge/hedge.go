@@ -11,7 +11,9 @@ import (
 )
 
 // Hedger holds the configuration, latency estimate, budget and metrics
-// shared by the calls [Do] hedges. It is safe for concurrent use.
+// shared by the calls [Do] hedges. It is safe for concurrent use. Its
+// gauge callback stays registered with the MeterProvider until
+// [Hedger.Close].
 type Hedger struct {
 	name       string
 	fixed      time.Duration
@@ -54,6 +56,13 @@ func New(cfg Config, b budget.Budget) (*Hedger, error) {
 
 // Name returns the hedger's name.
 func (h *Hedger) Name() string { return h.name }
+
+// Close unregisters the hedger's metric callback, so the
+// resilience.hedge.delay gauge no longer reports it; the hedger keeps
+// working, and counting attempts, without its gauge. Close it when
+// replacing it with another hedger of the same name. It is idempotent and
+// returns the MeterProvider's error unregistering, if any.
+func (h *Hedger) Close() error { return h.inst.close() }
 
 // Quantile returns the estimator of the latencies of winning attempts that
 // the adaptive delay follows; with a fixed delay it is kept up to date too.

@@ -2,6 +2,7 @@ package hedge
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -48,12 +49,14 @@ var kindNames = [numKinds]string{OutcomePrimary, OutcomeHedge}
 // every attribute set it records, built once so recording allocates
 // nothing.
 type instruments struct {
-	attempts metric.Int64Counter
-	wins     metric.Int64Counter
-	denied   metric.Int64Counter
-	kindOpts [numKinds][]metric.AddOption
-	nameOpts []metric.AddOption
-	nameAttr attribute.KeyValue
+	attempts  metric.Int64Counter
+	wins      metric.Int64Counter
+	denied    metric.Int64Counter
+	kindOpts  [numKinds][]metric.AddOption
+	nameOpts  []metric.AddOption
+	nameAttr  attribute.KeyValue
+	reg       metric.Registration // of the gauge callback
+	closeOnce sync.Once
 }
 
 func (in *instruments) init(h *Hedger, mp metric.MeterProvider) error {
@@ -88,13 +91,27 @@ func (in *instruments) init(h *Hedger, mp metric.MeterProvider) error {
 	nameSet := attribute.NewSet(in.nameAttr)
 	in.nameOpts = []metric.AddOption{metric.WithAttributeSet(nameSet)}
 	delayOpt := metric.WithAttributeSet(nameSet)
-	_, err = m.Float64ObservableGauge(DelayMetricName,
+	delay, err := m.Float64ObservableGauge(DelayMetricName,
 		metric.WithDescription("Current hedging delay."),
-		metric.WithUnit("s"),
-		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
-			o.Observe(h.Delay().Seconds(), delayOpt)
-			return nil
-		}))
+		metric.WithUnit("s"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveFloat64(delay, h.Delay().Seconds(), delayOpt)
+		return nil
+	}, delay)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }
 

@@ -59,8 +59,9 @@
 // [resilience.Custom] policy, goes there, and [Set.Stages] gives the
 // stages to compose any other way. Function fields of the policies
 // (a breaker's IsFailure, a retry's RetryIf) come from [WithBreakerConfig]
-// and [WithRetryConfig]. A shedder runs a CPU sampler goroutine: close a
-// Set that has shedders with [Set.Close] when done with it.
+// and [WithRetryConfig]. Policies register gauge callbacks with the
+// MeterProvider, and a shedder runs a CPU sampler goroutine: close a Set
+// with [Set.Close] when done with it.
 //
 // # Reloading
 //
@@ -68,10 +69,12 @@
 // [Reloader.ReloadFile] and [Reloader.Apply] build a new Set against the
 // current one, reusing every policy whose file config is unchanged (a
 // hedger only if its budget is reused too), and swap it in atomically,
-// closing the shedders the new Set no longer holds; [Reloader.Close]
-// closes the current ones; an open
-// breaker stays open across a reload of an unrelated change, while a
-// breaker whose config changed starts closed. A bad configuration is
+// closing the policies the new Set no longer holds, so that a replaced
+// policy's gauges do not report beside its replacement's; calls still
+// running on an old pipeline keep working, since Close only drops a
+// policy's gauges and stops a shedder's sampler. [Reloader.Close] closes
+// the current ones. An open breaker stays open across a reload of an
+// unrelated change, while a breaker whose config changed starts closed. A bad configuration is
 // rejected with its error and the current Set keeps serving. Reloads are
 // counted in the resilience.config.reloads counter by resilience.outcome
 // ("ok" or "error"). [Reloader.Watch] polls a file's content and reloads

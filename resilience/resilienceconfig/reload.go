@@ -38,13 +38,15 @@ const scopeName = "github.com/cairnhq/cairn/resilience/resilienceconfig"
 // its error, and the current Set keeps serving.
 //
 // A policy whose config changed is replaced by a new one with fresh state;
-// calls running through the old one finish there. Replaced policies are
-// not closed, except shedders: their metric callbacks stay registered with
-// the MeterProvider. A replaced or removed shedder is closed after the
-// swap, which stops its CPU sampler goroutine; a call that a [Live] handle
-// or a caller of an older Set still runs through it is unaffected, since a
-// closed shedder keeps working with its last CPU sample. [Reloader.Close]
-// closes the shedders of the current Set.
+// calls running through the old one finish there. After the swap, every
+// replaced or removed policy is closed (see [Set.Close]): its metric
+// callbacks are unregistered, so its gauges no longer report it beside its
+// replacement under the same resilience.policy.name, and a shedder's CPU
+// sampler goroutine stops. A call that a [Live] handle or a caller of an
+// older Set still runs through an old pipeline is unaffected: a closed
+// policy keeps working, only without its gauges (and a shedder with its
+// last CPU sample). A reload that fails closes the policies it built.
+// [Reloader.Close] closes the policies of the current Set.
 //
 // A Reloader is safe for concurrent use; reloads are serialised. It starts
 // no goroutine of its own: [Reloader.Watch] runs in the caller's.
@@ -157,8 +159,9 @@ func (r *Reloader) apply(f *File) error {
 		return r.fail(err)
 	}
 	r.cur.Store(s)
-	for _, sh := range prev.sheddersNotIn(s) {
-		sh.Close()
+	if err := prev.closeNotIn(s); err != nil {
+		// The reload succeeded; only metric callbacks may be left behind.
+		otel.Handle(err)
 	}
 	r.reloads.Add(context.Background(), 1, r.okOpt...)
 	if r.o.onReload != nil {
@@ -167,18 +170,21 @@ func (r *Reloader) apply(f *File) error {
 	return nil
 }
 
-// Close stops the CPU sampler goroutines of the current Set's shedders
-// (see [Set.Close]); the Set keeps serving, its shedders with their last
-// CPU sample. Later reloads fail. Close is idempotent and returns nil; it
-// waits for a reload in progress.
+// Close closes the policies of the current Set (see [Set.Close]): it
+// unregisters their metric callbacks and stops the CPU sampler goroutines
+// of its shedders. The Set keeps serving, and calls still running are
+// unaffected: its policies keep working, without their gauges, and its
+// shedders with their last CPU sample. Later reloads fail. Close is
+// idempotent: the first call returns the errors of the policies' Close
+// methods, later ones nil. It waits for a reload in progress.
 func (r *Reloader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.closed {
-		r.closed = true
-		r.cur.Load().Close()
+	if r.closed {
+		return nil
 	}
-	return nil
+	r.closed = true
+	return r.cur.Load().Close()
 }
 
 // fail counts a failed reload, reports err to the OnError callback and

@@ -3,10 +3,12 @@ package resilienceconfig
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cairnhq/cairn/resilience"
@@ -94,9 +96,10 @@ type builtHedge struct {
 // the policies it holds keep their own state. Build it with [New], or get
 // the current one from a [Reloader].
 //
-// A Set with shedders owns their CPU sampler goroutines: call [Set.Close]
-// when done with a Set from New. The Sets of a [Reloader] share policies
-// across reloads and are closed by the Reloader instead.
+// A Set owns the metric callbacks of its policies and the CPU sampler
+// goroutines of its shedders: call [Set.Close] when done with a Set from
+// New. The Sets of a [Reloader] share policies across reloads and are
+// closed by the Reloader instead.
 type Set struct {
 	file      *File
 	breakers  map[string]built[circuitbreaker.Config, *circuitbreaker.Breaker]
@@ -113,8 +116,8 @@ type Set struct {
 
 // New validates f and builds its policies. It returns every problem of f
 // (see [File.Validate]), or the errors of the policies' constructors, each
-// naming the policy. The Set does not keep f. If f has shedders, call
-// [Set.Close] when done with the Set.
+// naming the policy. The Set does not keep f. Call [Set.Close] when done
+// with the Set.
 func New(f *File, opts ...Option) (*Set, error) {
 	return build(f, nil, newOptions(opts))
 }
@@ -129,7 +132,7 @@ func newOptions(opts []Option) options {
 
 // build builds the Set of f, reusing the policies of prev (which may be
 // nil) whose file config is unchanged. When it fails, it closes the
-// shedders it built.
+// policies it built, so that they report no metrics and run no goroutine.
 func build(f *File, prev *Set, o options) (*Set, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -280,38 +283,80 @@ func build(f *File, prev *Set, o options) (*Set, error) {
 	return s, nil
 }
 
-// closeNew closes the shedders of s that prev does not hold: those built
-// for s, when s is discarded.
+// closeNew closes the policies of s that prev does not hold: those built
+// for s, when s is discarded. It reports the errors of their Close methods
+// to otel.Handle, since the build error is the one to return.
 func (s *Set) closeNew(prev *Set) {
-	for _, sh := range s.sheddersNotIn(prev) {
-		sh.Close()
+	if err := s.closeNotIn(prev); err != nil {
+		otel.Handle(err)
 	}
 }
 
-// sheddersNotIn returns the shedders of s that other does not hold.
-func (s *Set) sheddersNotIn(other *Set) []*shed.Shedder {
-	var out []*shed.Shedder
-	for name, b := range s.shedders {
-		if o, ok := other.shedders[name]; !ok || o.p != b.p {
-			out = append(out, b.p)
+// closeNotIn closes every policy of s that has a Close method (see
+// [Set.Close]) and that other, which may be nil, does not hold as the same
+// object under the same name. It returns the errors of those Close
+// methods, joined, each naming the policy.
+func (s *Set) closeNotIn(other *Set) error {
+	if other == nil {
+		other = &Set{}
+	}
+	var errs []error
+	closeAll("breakers", s.breakers, other.breakers, &errs)
+	closeAll("bulkheads", s.bulkheads, other.bulkheads, &errs)
+	closeAll("ratelimits", s.limiters, other.limiters, &errs)
+	closeAll("budgets", s.budgets, other.budgets, &errs)
+	closeAll("adaptive", s.adaptive, other.adaptive, &errs)
+	closeAll("shedders", s.shedders, other.shedders, &errs)
+	closeAll("throttles", s.throttles, other.throttles, &errs)
+	for _, name := range sortedKeys(s.hedges) {
+		h := s.hedges[name]
+		if o, ok := other.hedges[name]; ok && o.p == h.p {
+			continue
 		}
+		closePolicy("hedges", name, h.p, &errs)
 	}
-	return out
+	return errors.Join(errs...)
 }
 
-// Close stops the CPU sampler goroutines of the Set's shedders. It is
-// idempotent and returns nil. The shedders, and the pipelines that use
-// them, keep working after Close with the last CPU sample, so calls still
-// running are unaffected; but a shedder without a fresh sample no longer
-// notices a change in load, so close a Set only when done with it.
+// closeAll closes the policies of m that keep does not hold as the same
+// object under the same name, appending their Close errors to errs.
+func closeAll[C any, P comparable](section string, m, keep map[string]built[C, P], errs *[]error) {
+	for _, name := range sortedKeys(m) {
+		p := m[name].p
+		if k, ok := keep[name]; ok && k.p == p {
+			continue
+		}
+		closePolicy(section, name, p, errs)
+	}
+}
+
+// closePolicy closes p if it has a Close method, appending its error, which
+// names section and policy, to errs.
+func closePolicy(section, name string, p any, errs *[]error) {
+	c, ok := p.(io.Closer)
+	if !ok {
+		return
+	}
+	if err := c.Close(); err != nil {
+		*errs = append(*errs, fmt.Errorf("resilienceconfig: closing %s.%s: %w", section, name, err))
+	}
+}
+
+// Close closes every policy of the Set that has a Close method: it
+// unregisters the metric callbacks of its breakers, bulkheads, budgets,
+// adaptive limiters, shedders and hedgers, so their gauges no longer
+// report them, and stops the CPU sampler goroutines of its shedders.
+// The policies, and the pipelines that use them, keep working after
+// Close, so calls still running are unaffected: they only lose their
+// gauges, and a shedder keeps its last CPU sample, no longer noticing a
+// change in load. So close a Set only when done with it. Close is
+// idempotent; it returns the errors of the policies' Close methods,
+// joined, each naming the policy.
 //
-// Close a Set from [New]. The Sets of a [Reloader] share shedders across
+// Close a Set from [New]. The Sets of a [Reloader] share policies across
 // reloads: close the Reloader instead ([Reloader.Close]).
 func (s *Set) Close() error {
-	for _, b := range s.shedders {
-		b.p.Close()
-	}
-	return nil
+	return s.closeNotIn(nil)
 }
 
 // buildAll builds a policy for each entry of cfgs, reusing the one in prev

@@ -2,6 +2,7 @@ package shed
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -44,8 +45,10 @@ var outcomeNames = [numOutcomes]string{"admitted", "shed"}
 // of every attribute set it records, built once so recording allocates
 // nothing.
 type instruments struct {
-	calls   metric.Int64Counter
-	addOpts [numOutcomes][numPriorities][]metric.AddOption
+	calls     metric.Int64Counter
+	addOpts   [numOutcomes][numPriorities][]metric.AddOption
+	reg       metric.Registration // of the gauge callback
+	closeOnce sync.Once
 }
 
 func (in *instruments) count(o outcome, p Priority) {
@@ -72,32 +75,40 @@ func (in *instruments) init(s *Shedder, mp metric.MeterProvider) error {
 		}
 	}
 	nameOpt := metric.WithAttributeSet(attribute.NewSet(name))
-	_, err = m.Int64ObservableGauge(InFlightMetricName,
+	inflight, err := m.Int64ObservableGauge(InFlightMetricName,
 		metric.WithDescription("Requests admitted by the shedder and not yet done."),
-		metric.WithUnit("{call}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.InFlight()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{call}"))
 	if err != nil {
 		return err
 	}
-	_, err = m.Int64ObservableGauge(MaxInFlightMetricName,
+	maxInflight, err := m.Int64ObservableGauge(MaxInFlightMetricName,
 		metric.WithDescription("The shedder's Little's-law estimate of the requests the server can have in flight."),
-		metric.WithUnit("{call}"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.MaxInFlight()), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("{call}"))
 	if err != nil {
 		return err
 	}
-	_, err = m.Float64ObservableGauge(CPUMetricName,
+	cpu, err := m.Float64ObservableGauge(CPUMetricName,
 		metric.WithDescription("The CPU usage the shedder sees, from 0 to 1."),
-		metric.WithUnit("1"),
-		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
-			o.Observe(s.CPUUsage(), nameOpt)
-			return nil
-		}))
+		metric.WithUnit("1"))
+	if err != nil {
+		return err
+	}
+	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(inflight, int64(s.InFlight()), nameOpt)
+		o.ObserveInt64(maxInflight, int64(s.MaxInFlight()), nameOpt)
+		o.ObserveFloat64(cpu, s.CPUUsage(), nameOpt)
+		return nil
+	}, inflight, maxInflight, cpu)
+	return err
+}
+
+// close unregisters the gauge callback, once; later calls return nil.
+func (in *instruments) close() error {
+	var err error
+	in.closeOnce.Do(func() {
+		if in.reg != nil {
+			err = in.reg.Unregister()
+		}
+	})
 	return err
 }

@@ -56,8 +56,7 @@ type bucket struct {
 // Shedder decides, per request, whether to admit it or shed it, after
 // go-zero's adaptive shedder (github.com/zeromicro/go-zero, core/load).
 // It is safe for concurrent use; create it with [New] and stop it with
-// [Shedder.Close]. Its gauge callbacks stay registered with the
-// MeterProvider for the provider's lifetime.
+// [Shedder.Close], which also unregisters its gauge callbacks.
 type Shedder struct {
 	inflight atomic.Int64
 	dropTime atomic.Int64 // monotonic nanoseconds since start of the last overload shed, plus 1; 0 for never
@@ -109,15 +108,19 @@ func New(cfg Config) (*Shedder, error) {
 }
 
 // Close stops the CPU sampler New started, if any, and waits for it to
-// exit. The shedder keeps working after Close, with the last sample.
-// Close is idempotent.
+// exit, and unregisters the shedder's metric callbacks, so the
+// resilience.shed.inflight, resilience.shed.max_inflight and
+// resilience.shed.cpu gauges no longer report it. The shedder keeps
+// working after Close, with the last CPU sample and without its gauges.
+// Close is idempotent and returns the MeterProvider's error unregistering,
+// if any.
 func (s *Shedder) Close() error {
 	s.closeOnce.Do(func() {
 		if s.sampler != nil {
 			s.sampler.close()
 		}
 	})
-	return nil
+	return s.inst.close()
 }
 
 // Permit is an admitted request, returned by [Shedder.Allow]. The zero
