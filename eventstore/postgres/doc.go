@@ -40,4 +40,21 @@
 // as PostgreSQL stores it: UTC, truncated to microseconds. Metadata is
 // stored as its JSON encoding in a bytea column, so it round-trips
 // exactly. Deleted streams keep their events in the global log.
+//
+// # Telemetry
+//
+// The store reports the telemetry every backend shares, named in package
+// eventstore, so that one dashboard serves every backend: each operation
+// makes one OpenTelemetry CLIENT span ("eventstore.postgres append", and
+// so on) with db.system.name "postgresql", [SchemaKey],
+// [eventstore.OperationKey], [eventstore.StreamKey] and
+// [eventstore.OutcomeKey], and records its duration in the histogram named
+// by [eventstore.OperationDurationMetricName]; appends count the events
+// stored ([eventstore.AppendedEventsMetricName]) and the version conflicts
+// ([eventstore.ConflictsMetricName]). An append retried after it
+// succeeded, answered from the stored events, has the outcome
+// [eventstore.OutcomeIdempotent] and counts no events. Every measurement
+// also carries db.system.name and [SchemaKey]. The watermark gauges
+// ([WatermarkLagMetricName], [WatermarkAgeMetricName]) are this backend's
+// own.
 package postgres

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -9,9 +10,15 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cairnhq/cairn/eventstore"
 )
 
-// Metric names, span names and attribute keys the store reports.
+// Metric names and attribute keys the store reports beside those every
+// backend shares, which package eventstore names:
+// [eventstore.OperationDurationMetricName],
+// [eventstore.AppendedEventsMetricName] and [eventstore.ConflictsMetricName],
+// by [eventstore.OperationKey] and [eventstore.OutcomeKey].
 const (
 	// WatermarkLagMetricName is an observable gauge: how many committed
 	// events are not yet readable by ReadAll because a transaction below
@@ -23,22 +30,10 @@ const (
 	// included; 0 when there is none. Sessions of other roles count only
 	// if the store's role may see their xact_start (pg_read_all_stats).
 	WatermarkAgeMetricName = "eventstore.postgres.watermark.age"
-	// AppendedMetricName counts the events appended (retries answered
-	// from the stored events are not counted).
-	AppendedMetricName = "eventstore.postgres.events.appended"
-	// DurationMetricName is a histogram of operation durations in
-	// seconds, by [OperationKey] and [OutcomeKey].
-	DurationMetricName = "eventstore.postgres.operation.duration"
 
-	// SchemaKey is the attribute of every metric: the store's schema.
+	// SchemaKey is the attribute of every metric and span: the store's
+	// schema.
 	SchemaKey = attribute.Key("db.namespace")
-	// OperationKey names the operation: append, read_stream, read_all,
-	// version, delete_stream.
-	OperationKey = attribute.Key("db.operation.name")
-	// OutcomeKey is "ok" or "error".
-	OutcomeKey = attribute.Key("eventstore.outcome")
-	// StreamKey is the span attribute naming the stream.
-	StreamKey = attribute.Key("eventstore.stream")
 )
 
 const scopeName = "github.com/cairnhq/cairn/eventstore/postgres"
@@ -46,14 +41,63 @@ const scopeName = "github.com/cairnhq/cairn/eventstore/postgres"
 // lagTimeout bounds the query behind the watermark gauges.
 const lagTimeout = 5 * time.Second
 
+// op is an operation of the store, an index into opNames.
+type op int
+
+const (
+	opAppend op = iota
+	opReadStream
+	opReadAll
+	opVersion
+	opDeleteStream
+	numOps
+)
+
+var opNames = [numOps]string{eventstore.OpAppend, eventstore.OpReadStream, eventstore.OpReadAll, eventstore.OpVersion, eventstore.OpDeleteStream}
+
+// outcome is the outcome of an operation, an index into outcomeNames.
+type outcome int
+
+const (
+	outcomeOK outcome = iota
+	outcomeIdempotent
+	outcomeConflict
+	outcomeError
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{eventstore.OutcomeOK, eventstore.OutcomeIdempotent, eventstore.OutcomeConflict, eventstore.OutcomeError}
+
+// outcomeOf returns the outcome of an operation that returned err: a
+// conflict for a *VersionConflictError, an error for any other error.
+func outcomeOf(err error) outcome {
+	if err == nil {
+		return outcomeOK
+	}
+	var ce *eventstore.VersionConflictError
+	if errors.As(err, &ce) {
+		return outcomeConflict
+	}
+	return outcomeError
+}
+
+// systemAttr is the db.system.name of every span and measurement.
+var systemAttr = attribute.String("db.system.name", "postgresql")
+
 type telemetry struct {
 	tracer    trace.Tracer
 	appendedC metric.Int64Counter
+	conflicts metric.Int64Counter
 	duration  metric.Float64Histogram
 	schema    attribute.KeyValue
-	addOpt    metric.AddOption
-	reg       metric.Registration
-	closeOnce sync.Once
+	addOpts   []metric.AddOption
+	// Computed once, so that operations allocate nothing for them.
+	spanNames    [numOps]string
+	spanOpts     [numOps][]trace.SpanStartOption
+	durationOpts [numOps][numOutcomes][]metric.RecordOption
+	outcomeAttrs [numOutcomes]attribute.KeyValue
+	reg          metric.Registration
+	closeOnce    sync.Once
 }
 
 func (t *telemetry) init(s *Store, mp metric.MeterProvider, tp trace.TracerProvider) error {
@@ -65,14 +109,33 @@ func (t *telemetry) init(s *Store, mp metric.MeterProvider, tp trace.TracerProvi
 	}
 	t.tracer = tp.Tracer(scopeName)
 	t.schema = SchemaKey.String(s.schema)
-	t.addOpt = metric.WithAttributeSet(attribute.NewSet(t.schema))
+	t.addOpts = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(systemAttr, t.schema))}
+	for i, name := range outcomeNames {
+		t.outcomeAttrs[i] = eventstore.OutcomeKey.String(name)
+	}
+	for o, name := range opNames {
+		opAttr := eventstore.OperationKey.String(name)
+		t.spanNames[o] = "eventstore.postgres " + name
+		t.spanOpts[o] = []trace.SpanStartOption{
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(systemAttr, opAttr, t.schema),
+		}
+		for i := range outcomeNames {
+			t.durationOpts[o][i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(systemAttr, t.schema, opAttr, t.outcomeAttrs[i]))}
+		}
+	}
 	m := mp.Meter(scopeName)
 	var err error
-	if t.appendedC, err = m.Int64Counter(AppendedMetricName,
-		metric.WithDescription("Events appended."), metric.WithUnit("{event}")); err != nil {
+	if t.appendedC, err = m.Int64Counter(eventstore.AppendedEventsMetricName,
+		metric.WithDescription("Events appended to the event store."), metric.WithUnit("{event}")); err != nil {
 		return err
 	}
-	if t.duration, err = m.Float64Histogram(DurationMetricName,
+	if t.conflicts, err = m.Int64Counter(eventstore.ConflictsMetricName,
+		metric.WithDescription("Appends refused because the stream's version did not match the expected version."),
+		metric.WithUnit("{append}")); err != nil {
+		return err
+	}
+	if t.duration, err = m.Float64Histogram(eventstore.OperationDurationMetricName,
 		metric.WithDescription("Duration of event store operations."), metric.WithUnit("s")); err != nil {
 		return err
 	}
@@ -119,27 +182,38 @@ func (t *telemetry) close() error {
 	return err
 }
 
-// start starts the span of operation op and returns the function that
-// ends it and records the operation's duration.
-func (t *telemetry) start(ctx context.Context, op, stream string) (context.Context, func(error)) {
-	attrs := append(spanAttrs[:len(spanAttrs):len(spanAttrs)], OperationKey.String(op), t.schema)
-	if stream != "" {
-		attrs = append(attrs, StreamKey.String(stream))
+// call is an operation under way: its span and when it began.
+type call struct {
+	t     *telemetry
+	op    op
+	span  trace.Span
+	begin time.Time
+}
+
+// start starts the span of operation o, naming stream when the span
+// records, and returns the call to end.
+func (t *telemetry) start(ctx context.Context, o op, stream string) (context.Context, call) {
+	ctx, span := t.tracer.Start(ctx, t.spanNames[o], t.spanOpts[o]...)
+	if stream != "" && span.IsRecording() {
+		span.SetAttributes(eventstore.StreamKey.String(stream))
 	}
-	ctx, span := t.tracer.Start(ctx, "eventstore.postgres "+op,
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	begin := time.Now()
-	return ctx, func(err error) {
-		outcome := "ok"
-		if err != nil {
-			outcome = "error"
-		}
-		recordErr(span, err)
-		span.End()
-		t.duration.Record(ctx, time.Since(begin).Seconds(), metric.WithAttributes(t.schema, OperationKey.String(op), OutcomeKey.String(outcome)))
+	return ctx, call{t: t, op: o, span: span, begin: time.Now()}
+}
+
+// end ends the call's span, which ended with outcome oc and err, records
+// its duration and, for a conflict, counts it.
+func (c call) end(ctx context.Context, oc outcome, err error) {
+	if c.span.IsRecording() {
+		c.span.SetAttributes(c.t.outcomeAttrs[oc])
+	}
+	recordErr(c.span, err)
+	c.span.End()
+	c.t.duration.Record(ctx, time.Since(c.begin).Seconds(), c.t.durationOpts[c.op][oc]...)
+	if oc == outcomeConflict {
+		c.t.conflicts.Add(ctx, 1, c.t.addOpts...)
 	}
 }
 
 func (t *telemetry) appended(ctx context.Context, n int) {
-	t.appendedC.Add(ctx, int64(n), t.addOpt)
+	t.appendedC.Add(ctx, int64(n), t.addOpts...)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -203,8 +202,14 @@ ON CONFLICT (stream_id) DO UPDATE SET deleted = true`),
 // [eventstore.ErrInvalidEvent], [eventstore.ErrStreamDeleted] and
 // [eventstore.ErrDuplicateEvent] (naming the event ID).
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (res eventstore.AppendResult, err error) {
-	ctx, end := s.tel.start(ctx, "append", stream)
-	defer func() { end(err) }()
+	ctx, c := s.tel.start(ctx, opAppend, stream)
+	oc := outcomeOK
+	defer func() {
+		if err != nil {
+			oc = outcomeOf(err)
+		}
+		c.end(ctx, oc, err)
+	}()
 	if err := eventstore.Validate(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -228,6 +233,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 			if orig, ok, lerr := s.lookup(ctx, stream, rows); lerr != nil {
 				return eventstore.AppendResult{}, errors.Join(err, lerr)
 			} else if ok {
+				oc = outcomeIdempotent
 				return orig, nil
 			}
 		}
@@ -385,8 +391,8 @@ func isUniqueViolation(err error, constraint string) bool {
 // dir; see [eventstore.Reader.ReadStream]. A limit of zero or less returns
 // no events.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir eventstore.Direction, limit int) (events []eventstore.RecordedEvent, err error) {
-	ctx, end := s.tel.start(ctx, "read_stream", stream)
-	defer func() { end(err) }()
+	ctx, c := s.tel.start(ctx, opReadStream, stream)
+	defer func() { c.end(ctx, outcomeOf(err), err) }()
 	if _, deleted, err := s.streamState(ctx, stream); err != nil {
 		return nil, err
 	} else if deleted {
@@ -415,8 +421,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir e
 // package doc. When it finds fewer than limit events and committed events
 // are held back, it reads again for up to the [WithReadAllWait] wait.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) (events []eventstore.RecordedEvent, err error) {
-	ctx, end := s.tel.start(ctx, "read_all", "")
-	defer func() { end(err) }()
+	ctx, c := s.tel.start(ctx, opReadAll, "")
+	defer func() { c.end(ctx, outcomeOf(err), err) }()
 	if limit <= 0 {
 		return []eventstore.RecordedEvent{}, nil
 	}
@@ -454,8 +460,8 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 // Version returns the version of stream's last event, 0 if it has none,
 // and [eventstore.ErrStreamDeleted] for a deleted stream.
 func (s *Store) Version(ctx context.Context, stream string) (v int64, err error) {
-	ctx, end := s.tel.start(ctx, "version", stream)
-	defer func() { end(err) }()
+	ctx, c := s.tel.start(ctx, opVersion, stream)
+	defer func() { c.end(ctx, outcomeOf(err), err) }()
 	v, deleted, err := s.streamState(ctx, stream)
 	if err != nil {
 		return 0, err
@@ -471,8 +477,8 @@ func (s *Store) Version(ctx context.Context, stream string) (v int64, err error)
 // [eventstore.ErrStreamDeleted]. Deleting a deleted or missing stream
 // succeeds (a missing one is then deleted too).
 func (s *Store) DeleteStream(ctx context.Context, stream string) (err error) {
-	ctx, end := s.tel.start(ctx, "delete_stream", stream)
-	defer func() { end(err) }()
+	ctx, c := s.tel.start(ctx, opDeleteStream, stream)
+	defer func() { c.end(ctx, outcomeOf(err), err) }()
 	if _, err := s.db.Exec(ctx, s.q.deleteStream, stream); err != nil {
 		return fmt.Errorf("postgres: delete stream %q: %w", stream, err)
 	}
@@ -519,9 +525,6 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]eventstore.
 	}
 	return out, rows.Err()
 }
-
-// spanAttrs are the attributes of every span.
-var spanAttrs = []attribute.KeyValue{attribute.String("db.system.name", "postgresql")}
 
 func recordErr(span trace.Span, err error) {
 	if err != nil {

@@ -53,12 +53,18 @@
 //
 // # Telemetry
 //
-// Every operation makes one OpenTelemetry CLIENT span following the
-// database semantic conventions (db.system.name "sqlite", db.operation.name
-// the method name, such as "Append"), and appends report the metrics named
-// by [AppendDurationMetricName], [AppendConflictsMetricName] and
-// [AppendedEventsMetricName]. With no-op providers neither costs more than
-// a few interface calls.
+// The store reports the telemetry every backend shares, named in package
+// eventstore. Every operation makes one OpenTelemetry CLIENT span following
+// the database semantic conventions (db.system.name "sqlite",
+// db.operation.name the [eventstore.OperationKey] value, such as "append",
+// and the span name that value and "events"), with the stream as
+// [eventstore.StreamKey] and the outcome as [eventstore.OutcomeKey], and
+// records its duration in the histogram named by
+// [eventstore.OperationDurationMetricName]; appends also count the events
+// stored ([eventstore.AppendedEventsMetricName]) and the version conflicts
+// ([eventstore.ConflictsMetricName]). An append whose events were all
+// stored already has the outcome [eventstore.OutcomeIdempotent]. With no-op
+// providers the telemetry costs no allocation, only a few interface calls.
 package sqlitestore
 
 import (
@@ -99,37 +105,31 @@ const MemoryPath = ":memory:"
 // connection (or process) before failing with SQLITE_BUSY.
 const busyTimeoutMillis = 5000
 
-// Metric names and attribute keys the store reports.
-const (
-	// AppendDurationMetricName is a histogram of the duration of appends,
-	// in seconds, with [OutcomeKey].
-	AppendDurationMetricName = "eventstore.append.duration"
-	// AppendConflictsMetricName counts appends refused with a
-	// [*eventstore.VersionConflictError].
-	AppendConflictsMetricName = "eventstore.append.conflicts"
-	// AppendedEventsMetricName counts the events appended; events of an
-	// idempotent retry are not counted again.
-	AppendedEventsMetricName = "eventstore.append.events"
-
-	// OutcomeKey is the outcome of an append: "appended", "idempotent"
-	// (every event was stored already), "conflict" or "error".
-	OutcomeKey = attribute.Key("eventstore.outcome")
-	// StreamKey is the span attribute naming the stream of an operation.
-	StreamKey = attribute.Key("eventstore.stream.id")
-)
-
-// outcome is the outcome of an append, an index into outcomeNames.
+// outcome is the outcome of an operation, an index into outcomeNames.
 type outcome int
 
 const (
-	outcomeAppended outcome = iota
+	outcomeOK outcome = iota
 	outcomeIdempotent
 	outcomeConflict
 	outcomeError
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"appended", "idempotent", "conflict", "error"}
+var outcomeNames = [numOutcomes]string{eventstore.OutcomeOK, eventstore.OutcomeIdempotent, eventstore.OutcomeConflict, eventstore.OutcomeError}
+
+// outcomeOf returns the outcome of an operation that returned err: a
+// conflict for a *VersionConflictError, an error for any other error.
+func outcomeOf(err error) outcome {
+	if err == nil {
+		return outcomeOK
+	}
+	var ce *eventstore.VersionConflictError
+	if errors.As(err, &ce) {
+		return outcomeConflict
+	}
+	return outcomeError
+}
 
 // migrations are applied in order; migration i brings the schema to
 // PRAGMA user_version i+1. Append only: never edit a released migration.
@@ -197,13 +197,15 @@ type Store struct {
 	write *sql.DB // one connection; every write goes through it
 	read  *sql.DB // read-only pool; the same as write for an in-memory database
 
-	tracer   trace.Tracer
-	spanOpts [numOps][]trace.SpanStartOption
+	tracer    trace.Tracer
+	spanNames [numOps]string
+	spanOpts  [numOps][]trace.SpanStartOption
 
 	duration     metric.Float64Histogram
 	conflicts    metric.Int64Counter
 	appended     metric.Int64Counter
-	outcomeOpts  [numOutcomes][]metric.RecordOption
+	durationOpts [numOps][numOutcomes][]metric.RecordOption
+	outcomeAttrs [numOutcomes]attribute.KeyValue
 	conflictOpts []metric.AddOption
 	eventsOpts   []metric.AddOption
 }
@@ -222,7 +224,7 @@ const (
 	numOps
 )
 
-var opNames = [numOps]string{"Append", "ReadStream", "ReadAll", "Version", "DeleteStream"}
+var opNames = [numOps]string{eventstore.OpAppend, eventstore.OpReadStream, eventstore.OpReadAll, eventstore.OpVersion, eventstore.OpDeleteStream}
 
 // Open opens (creating if needed) the SQLite database at path, brings its
 // schema up to date and returns a Store on it. path is a file name, or
@@ -292,6 +294,7 @@ func (s *Store) instrument(o options) error {
 	}
 	s.tracer = tp.Tracer(instrumentationName, trace.WithSchemaURL(semconv.SchemaURL))
 	for i, name := range opNames {
+		s.spanNames[i] = name + " events"
 		s.spanOpts[i] = []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(
@@ -304,19 +307,19 @@ func (s *Store) instrument(o options) error {
 
 	m := mp.Meter(instrumentationName, metric.WithSchemaURL(semconv.SchemaURL))
 	var err error
-	s.duration, err = m.Float64Histogram(AppendDurationMetricName,
-		metric.WithDescription("Duration of event store appends by outcome."),
+	s.duration, err = m.Float64Histogram(eventstore.OperationDurationMetricName,
+		metric.WithDescription("Duration of event store operations."),
 		metric.WithUnit("s"))
 	if err != nil {
 		return err
 	}
-	s.conflicts, err = m.Int64Counter(AppendConflictsMetricName,
+	s.conflicts, err = m.Int64Counter(eventstore.ConflictsMetricName,
 		metric.WithDescription("Appends refused because the stream's version did not match the expected version."),
-		metric.WithUnit("{conflict}"))
+		metric.WithUnit("{append}"))
 	if err != nil {
 		return err
 	}
-	s.appended, err = m.Int64Counter(AppendedEventsMetricName,
+	s.appended, err = m.Int64Counter(eventstore.AppendedEventsMetricName,
 		metric.WithDescription("Events appended to the event store."),
 		metric.WithUnit("{event}"))
 	if err != nil {
@@ -324,7 +327,13 @@ func (s *Store) instrument(o options) error {
 	}
 	system := semconv.DBSystemNameSQLite
 	for i, name := range outcomeNames {
-		s.outcomeOpts[i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(system, OutcomeKey.String(name)))}
+		s.outcomeAttrs[i] = eventstore.OutcomeKey.String(name)
+	}
+	for o, op := range opNames {
+		for i := range outcomeNames {
+			set := attribute.NewSet(system, eventstore.OperationKey.String(op), s.outcomeAttrs[i])
+			s.durationOpts[o][i] = []metric.RecordOption{metric.WithAttributeSet(set)}
+		}
 	}
 	set := metric.WithAttributeSet(attribute.NewSet(system))
 	s.conflictOpts = []metric.AddOption{set}
@@ -393,21 +402,16 @@ func (s *Store) Close() error {
 // of those), whatever expected is, and stores nothing. Metadata is not
 // compared.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (res eventstore.AppendResult, err error) {
-	start := time.Now()
-	ctx, span := s.start(ctx, opAppend, stream)
+	ctx, span, begin := s.start(ctx, opAppend, stream)
 	oc := outcomeError
 	defer func() {
-		s.duration.Record(ctx, time.Since(start).Seconds(), s.outcomeOpts[oc]...)
 		switch oc {
 		case outcomeConflict:
 			s.conflicts.Add(ctx, 1, s.conflictOpts...)
-		case outcomeAppended:
+		case outcomeOK:
 			s.appended.Add(ctx, int64(len(events)), s.eventsOpts...)
 		}
-		if span.IsRecording() {
-			span.SetAttributes(OutcomeKey.String(outcomeNames[oc]))
-		}
-		end(span, err)
+		s.end(ctx, opAppend, begin, span, oc, err)
 	}()
 
 	if err := eventstore.Validate(stream, events); err != nil {
@@ -448,7 +452,7 @@ func (s *Store) append(ctx context.Context, stream string, expected eventstore.E
 		return eventstore.AppendResult{}, outcomeError, fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
-		if err != nil || oc != outcomeAppended {
+		if err != nil || oc != outcomeOK {
 			err = errors.Join(err, ignoreDone(tx.Rollback()))
 		}
 	}()
@@ -511,7 +515,7 @@ func (s *Store) append(ctx context.Context, stream string, expected eventstore.E
 	if err := tx.Commit(); err != nil {
 		return eventstore.AppendResult{}, outcomeError, fmt.Errorf("commit: %w", err)
 	}
-	return res, outcomeAppended, nil
+	return res, outcomeOK, nil
 }
 
 // matches reports whether a stream at version current satisfies expected.
@@ -562,8 +566,8 @@ func idempotent(stream string, rows []row, stored map[string]eventstore.Recorded
 // from of zero or less means the first event going forwards and the last
 // going backwards; a limit of zero or less returns no events.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir eventstore.Direction, limit int) (events []eventstore.RecordedEvent, err error) {
-	ctx, span := s.start(ctx, opReadStream, stream)
-	defer func() { end(span, err) }()
+	ctx, span, begin := s.start(ctx, opReadStream, stream)
+	defer func() { s.end(ctx, opReadStream, begin, span, outcomeOf(err), err) }()
 
 	query := readForwardsSQL
 	switch dir {
@@ -616,8 +620,8 @@ func (s *Store) readStream(ctx context.Context, stream, query string, from int64
 // limit of zero or less returns no events. Events of deleted streams are
 // included.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) (events []eventstore.RecordedEvent, err error) {
-	ctx, span := s.start(ctx, opReadAll, "")
-	defer func() { end(span, err) }()
+	ctx, span, begin := s.start(ctx, opReadAll, "")
+	defer func() { s.end(ctx, opReadAll, begin, span, outcomeOf(err), err) }()
 
 	if limit <= 0 {
 		if err := ctx.Err(); err != nil {
@@ -636,8 +640,8 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 // returns an error matching [eventstore.ErrStreamDeleted] if the stream is
 // deleted.
 func (s *Store) Version(ctx context.Context, stream string) (v int64, err error) {
-	ctx, span := s.start(ctx, opVersion, stream)
-	defer func() { end(span, err) }()
+	ctx, span, begin := s.start(ctx, opVersion, stream)
+	defer func() { s.end(ctx, opVersion, begin, span, outcomeOf(err), err) }()
 
 	v, deleted, err := streamState(ctx, s.read, stream)
 	if err != nil {
@@ -654,8 +658,8 @@ func (s *Store) Version(ctx context.Context, stream string) (v int64, err error)
 // [eventstore.ErrStreamDeleted]. Deleting a stream with no events marks it
 // deleted too; deleting a deleted stream does nothing.
 func (s *Store) DeleteStream(ctx context.Context, stream string) (err error) {
-	ctx, span := s.start(ctx, opDeleteStream, stream)
-	defer func() { end(span, err) }()
+	ctx, span, begin := s.start(ctx, opDeleteStream, stream)
+	defer func() { s.end(ctx, opDeleteStream, begin, span, outcomeOf(err), err) }()
 
 	if stream == "" {
 		return fmt.Errorf("sqlitestore: delete stream: %w", &eventstore.InvalidEventError{Index: -1, Field: "stream", Reason: "is empty"})
@@ -770,20 +774,31 @@ func toRow(e eventstore.Event) (row, error) {
 	return r, nil
 }
 
-// start starts a CLIENT span for op with the database semantic-convention
-// attributes, adding stream when the span records.
-func (s *Store) start(ctx context.Context, o op, stream string) (context.Context, trace.Span) {
-	ctx, span := s.tracer.Start(ctx, opNames[o]+" events", s.spanOpts[o]...)
+// start starts a CLIENT span for o with the database semantic-convention
+// attributes, adding stream when the span records, and returns the time
+// the operation began.
+func (s *Store) start(ctx context.Context, o op, stream string) (context.Context, trace.Span, time.Time) {
+	ctx, span := s.tracer.Start(ctx, s.spanNames[o], s.spanOpts[o]...)
 	if stream != "" && span.IsRecording() {
-		span.SetAttributes(StreamKey.String(stream))
+		span.SetAttributes(eventstore.StreamKey.String(stream))
 	}
-	return ctx, span
+	return ctx, span, time.Now()
 }
 
-// end ends span, recording err unless it is nil or an answer rather than a
-// failure of the database: a version conflict, a deleted stream, a
+// end records the duration of operation o, which began at begin and
+// ended with outcome oc and err, and ends its span.
+func (s *Store) end(ctx context.Context, o op, begin time.Time, span trace.Span, oc outcome, err error) {
+	s.duration.Record(ctx, time.Since(begin).Seconds(), s.durationOpts[o][oc]...)
+	if span.IsRecording() {
+		span.SetAttributes(s.outcomeAttrs[oc])
+	}
+	endSpan(span, err)
+}
+
+// endSpan ends span, recording err unless it is nil or an answer rather
+// than a failure of the database: a version conflict, a deleted stream, a
 // duplicate event or an invalid append, which get error.type only.
-func end(span trace.Span, err error) {
+func endSpan(span trace.Span, err error) {
 	if err != nil && span.IsRecording() {
 		span.SetAttributes(semconv.ErrorType(err))
 		var se *sqlite.Error

@@ -585,13 +585,26 @@ func TestTelemetry(t *testing.T) {
 	if _, err := s.ReadStream(t.Context(), "s", 0, eventstore.Forwards, 10); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.ReadAll(t.Context(), 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Version(t.Context(), "s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStream(t.Context(), "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Version(t.Context(), "s"); !errors.Is(err, eventstore.ErrStreamDeleted) {
+		t.Fatalf("Version(deleted) error = %v, want ErrStreamDeleted", err)
+	}
 
 	spans := rec.Ended()
 	var names []string
 	for _, sp := range spans {
 		names = append(names, sp.Name())
 	}
-	if diff := cmp.Diff([]string{"Append events", "Append events", "Append events", "ReadStream events"}, names); diff != "" {
+	wantNames := []string{"append events", "append events", "append events", "read_stream events", "read_all events", "version events", "delete_stream events", "version events"}
+	if diff := cmp.Diff(wantNames, names); diff != "" {
 		t.Errorf("span names mismatch (-want +got):\n%s", diff)
 	}
 	attrs := map[attribute.Key]attribute.Value{}
@@ -599,10 +612,10 @@ func TestTelemetry(t *testing.T) {
 		attrs[kv.Key] = kv.Value
 	}
 	for k, want := range map[attribute.Key]string{
-		"db.system.name":       "sqlite",
-		"db.operation.name":    "Append",
-		"eventstore.stream.id": "s",
-		"eventstore.outcome":   "conflict",
+		"db.system.name":        "sqlite",
+		eventstore.OperationKey: eventstore.OpAppend,
+		eventstore.StreamKey:    "s",
+		eventstore.OutcomeKey:   eventstore.OutcomeConflict,
 	} {
 		if got := attrs[k].String(); got != want {
 			t.Errorf("conflict span %s = %q, want %q", k, got, want)
@@ -623,18 +636,28 @@ func TestTelemetry(t *testing.T) {
 				}
 			case metricdata.Histogram[float64]:
 				for _, p := range d.DataPoints {
-					o, _ := p.Attributes.Value("eventstore.outcome")
-					got[m.Name+"/"+o.AsString()] += int64(p.Count)
+					op, _ := p.Attributes.Value(eventstore.OperationKey)
+					o, _ := p.Attributes.Value(eventstore.OutcomeKey)
+					if sys, _ := p.Attributes.Value("db.system.name"); sys.AsString() != "sqlite" {
+						t.Errorf("%s point %v: db.system.name = %q, want sqlite", m.Name, p.Attributes, sys.AsString())
+					}
+					got[m.Name+"/"+op.AsString()+"/"+o.AsString()] += int64(p.Count)
 				}
 			}
 		}
 	}
+	const d = eventstore.OperationDurationMetricName
 	want := map[string]int64{
-		sqlitestore.AppendedEventsMetricName:                 2,
-		sqlitestore.AppendConflictsMetricName:                1,
-		sqlitestore.AppendDurationMetricName + "/appended":   1,
-		sqlitestore.AppendDurationMetricName + "/idempotent": 1,
-		sqlitestore.AppendDurationMetricName + "/conflict":   1,
+		eventstore.AppendedEventsMetricName: 2,
+		eventstore.ConflictsMetricName:      1,
+		d + "/append/ok":                    1,
+		d + "/append/idempotent":            1,
+		d + "/append/conflict":              1,
+		d + "/read_stream/ok":               1,
+		d + "/read_all/ok":                  1,
+		d + "/version/ok":                   1,
+		d + "/delete_stream/ok":             1,
+		d + "/version/error":                1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics mismatch (-want +got):\n%s", diff)
