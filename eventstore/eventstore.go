@@ -175,7 +175,8 @@ type Store interface {
 	// [ErrVersionConflict]) when it does not, and an [*InvalidEventError]
 	// (matching [ErrInvalidEvent]) for an append that [Validate] refuses
 	// (an event without an ID or a type, an oversized field, an ID
-	// repeated within the append).
+	// repeated within the append) or whose expected is none of Any,
+	// NoStream, StreamExists or Exact(v).
 	//
 	// Retrying an append whose events are all stored already in stream,
 	// at consecutive versions and with the same types, schema versions and

@@ -172,6 +172,12 @@ func checkExpectedVersion(t testing.TB, s eventstore.Store) {
 			t.Errorf("%s: Version() after a refused append = %d, want %d", tc.name, v, tc.existing)
 		}
 	}
+	// An expected version that is none of the above is invalid, not a
+	// conflict.
+	st := f.stream("bad-expected")
+	if _, err := s.Append(f.ctx, st, eventstore.ExpectedVersion(-5), f.event("bad-expected")); !errors.Is(err, eventstore.ErrInvalidEvent) {
+		t.Errorf("Append(ExpectedVersion(-5)) = %v, want an error matching %v", err, eventstore.ErrInvalidEvent)
+	}
 }
 
 // checkConcurrentWriters has many writers race to append to one stream

@@ -57,6 +57,9 @@ func (s *memStore) Append(ctx context.Context, stream string, expected eventstor
 	if err := eventstore.Validate(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	if expected < eventstore.StreamExists {
+		return eventstore.AppendResult{}, &eventstore.InvalidEventError{Index: -1, Field: "expected version", Reason: "not a version"}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[stream]

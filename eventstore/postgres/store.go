@@ -213,6 +213,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := eventstore.Validate(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	if expected < eventstore.StreamExists {
+		return eventstore.AppendResult{}, &eventstore.InvalidEventError{Index: -1, Field: "expected version", Reason: fmt.Sprintf("%d is not a version", int64(expected))}
+	}
 	rows, err := encode(events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
