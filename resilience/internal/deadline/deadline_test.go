@@ -19,6 +19,22 @@ import (
 // directly or under WithValue, start no goroutine, as with
 // context.WithTimeout, where the same derivations from a parent the context
 // package cannot see through start one each; and that they end with it.
+// stableGoroutines returns the number of goroutines once it has stopped
+// changing, so that goroutines of earlier tests still exiting (AfterFunc
+// callbacks, propagation goroutines of cancelled contexts) do not count.
+func stableGoroutines() int {
+	n := runtime.NumGoroutine()
+	for same, deadline := 0, time.Now().Add(2*time.Second); same < 5 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
+}
+
 func TestDeriveStartsNoGoroutine(t *testing.T) {
 	derive := func(ctx context.Context) (ctxs []context.Context, ran *atomic.Int32, release func()) {
 		ran = new(atomic.Int32)
@@ -60,7 +76,7 @@ func TestDeriveStartsNoGoroutine(t *testing.T) {
 			ctx, cancel := tc.make(parent)
 			defer cancel()
 
-			before := runtime.NumGoroutine()
+			before := stableGoroutines()
 			ctxs, ran, release := derive(ctx)
 			defer release()
 			if got := runtime.NumGoroutine() - before; got != tc.want {
