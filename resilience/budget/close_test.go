@@ -1,99 +1,50 @@
 package budget
 
 import (
-	"context"
-	"slices"
+	"io"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"github.com/cairnhq/cairn/resilience/internal/metrictest"
+	"go.opentelemetry.io/otel/metric"
 )
 
-// gaugePolicies returns the policy names of the data points of each gauge
-// the reader collects, by metric name.
-func gaugePolicies(t *testing.T, r *sdkmetric.ManualReader) map[string][]string {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]string{}
-	add := func(metric string, attrs attribute.Set) {
-		v, _ := attrs.Value(PolicyNameKey)
-		got[metric] = append(got[metric], v.AsString())
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Gauge[int64]:
-				for _, dp := range d.DataPoints {
-					add(m.Name, dp.Attributes)
-				}
-			case metricdata.Gauge[float64]:
-				for _, dp := range d.DataPoints {
-					add(m.Name, dp.Attributes)
-				}
-			}
-		}
-	}
-	for _, names := range got {
-		slices.Sort(names)
-	}
-	return got
-}
-
-// wantGauges returns what gaugePolicies returns when each of metrics has
-// one data point for each of names, sorted.
-func wantGauges(metrics []string, names ...string) map[string][]string {
-	want := map[string][]string{}
-	for _, m := range metrics {
-		want[m] = names
-	}
-	return want
+// closingBudget is a Budget with gauges to unregister: a *GRPC or *Percent.
+type closingBudget interface {
+	Budget
+	io.Closer
 }
 
 func TestCloseUnregistersGauges(t *testing.T) {
-	r := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	gauges := []string{TokensMetricName}
-
-	a := must(NewGRPC(Config{Name: "a", MaxTokens: 2, MeterProvider: mp}))
-	b := must(NewPercent(Config{Name: "b", MinPerSecond: 1, TTL: time.Second, MeterProvider: mp}))
-	if diff := cmp.Diff(wantGauges(gauges, "a", "b"), gaugePolicies(t, r)); diff != "" {
-		t.Fatalf("gauges before Close mismatch (-want +got):\n%s", diff)
-	}
-	for i := range 2 {
-		if err := a.Close(); err != nil {
-			t.Fatalf("Close #%d = %v, want nil", i+1, err)
-		}
-	}
-	if diff := cmp.Diff(wantGauges(gauges, "b"), gaugePolicies(t, r)); diff != "" {
-		t.Fatalf("gauges after Close mismatch (-want +got):\n%s", diff)
-	}
-	// The budget keeps working without its gauge.
-	if !a.Withdraw() {
-		t.Fatal("Withdraw() = false, want true")
-	}
-	a.OnFailure()
-	a.OnFailure()
-	if a.Withdraw() {
-		t.Fatal("Withdraw() after two failures = true, want false")
-	}
-	if err := b.Close(); err != nil {
-		t.Fatalf("b.Close() = %v, want nil", err)
-	}
-	if got := gaugePolicies(t, r); len(got) != 0 {
-		t.Fatalf("gauges after closing both = %v, want none", got)
-	}
-}
-
-func must[B Budget](b B, err error) B {
-	if err != nil {
-		panic(err)
-	}
-	return b
+	metrictest.CloseTest[closingBudget]{
+		Key:    PolicyNameKey,
+		Gauges: []string{TokensMetricName},
+		// "a" is a GRPC budget, the one Use exercises; "b" a Percent one.
+		New: func(t *testing.T, name string, mp metric.MeterProvider) closingBudget {
+			var (
+				b   closingBudget
+				err error
+			)
+			if name == "a" {
+				b, err = NewGRPC(Config{Name: name, MaxTokens: 2, MeterProvider: mp})
+			} else {
+				b, err = NewPercent(Config{Name: name, MinPerSecond: 1, TTL: time.Second, MeterProvider: mp})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+		// The budget keeps working without its gauge.
+		Use: func(t *testing.T, a closingBudget) {
+			if !a.Withdraw() {
+				t.Fatal("Withdraw() = false, want true")
+			}
+			a.OnFailure()
+			a.OnFailure()
+			if a.Withdraw() {
+				t.Fatal("Withdraw() after two failures = true, want false")
+			}
+		},
+	}.Run(t)
 }
