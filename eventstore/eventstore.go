@@ -22,6 +22,12 @@
 // returns the original result, so a caller may retry an append whose answer
 // was lost.
 //
+// Old events stay readable as their schemas evolve: [Upcasting] wraps a
+// Reader so that its events are lifted to their current schema by
+// [Upcasters]. A Store may also keep snapshots of its streams
+// ([SnapshotStore]), so that loading an aggregate reads only the events
+// after its latest snapshot.
+//
 // The backends are in subpackages: sqlite (the embedded default) and
 // postgres. eventstoretest is the conformance suite every backend runs.
 package eventstore

@@ -5,7 +5,9 @@
 // concurrency under contention, idempotent appends, atomicity, stream and
 // global-log reads, deletion, the no-skip guarantee of the global log with
 // concurrent writers, [eventstore.Subscribe] over the store, size limits
-// and context cancellation.
+// and context cancellation. A store that implements the optional
+// [eventstore.SnapshotStore] is checked for it too; the Snapshots check
+// skips (t.Skip) a store that does not.
 //
 // Each check is also available on its own through [Checks], as a function
 // of a [testing.TB], so a backend can run a subset and the suite's own
@@ -48,6 +50,7 @@ func Checks() []Check {
 		{"LargeEvent", checkLargeEvent},
 		{"MaxAppendEvents", checkMaxAppendEvents},
 		{"ContextCancellation", checkContextCancellation},
+		{"Snapshots", checkSnapshots},
 	}
 }
 

@@ -20,6 +20,7 @@ type memStore struct {
 	log     []eventstore.RecordedEvent
 	streams map[string]*memStream
 	ids     map[string]stored // event ID -> where it is
+	snaps   map[string]eventstore.Snapshot
 }
 
 type memStream struct {
@@ -32,10 +33,13 @@ type stored struct {
 	result eventstore.AppendResult // of the append that stored it
 }
 
-var _ eventstore.Store = (*memStore)(nil)
+var (
+	_ eventstore.Store         = (*memStore)(nil)
+	_ eventstore.SnapshotStore = (*memStore)(nil)
+)
 
 func newMemStore(t *testing.T) eventstore.Store {
-	s := &memStore{streams: make(map[string]*memStream), ids: make(map[string]stored)}
+	s := &memStore{streams: make(map[string]*memStream), ids: make(map[string]stored), snaps: make(map[string]eventstore.Snapshot)}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -185,7 +189,53 @@ func (s *memStore) DeleteStream(ctx context.Context, stream string) error {
 		s.streams[stream] = st
 	}
 	st.deleted = true
+	delete(s.snaps, stream)
 	return nil
+}
+
+func (s *memStore) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := eventstore.ValidateSnapshot(snap); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var current int64
+	if st := s.streams[snap.StreamID]; st != nil {
+		if st.deleted {
+			return eventstore.ErrStreamDeleted
+		}
+		current = int64(len(st.positions))
+	}
+	if snap.Version > current {
+		return &eventstore.SnapshotAheadError{Stream: snap.StreamID, Version: snap.Version, Current: current}
+	}
+	if old, ok := s.snaps[snap.StreamID]; ok && old.Version > snap.Version {
+		return nil
+	}
+	snap.Data = bytes.Clone(snap.Data)
+	if len(snap.Data) == 0 {
+		snap.Data = nil
+	}
+	snap.RecordedAt = time.Now().UTC()
+	s.snaps[snap.StreamID] = snap
+	return nil
+}
+
+func (s *memStore) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.Snapshot{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[stream]; st != nil && st.deleted {
+		return eventstore.Snapshot{}, false, eventstore.ErrStreamDeleted
+	}
+	snap, ok := s.snaps[stream]
+	snap.Data = bytes.Clone(snap.Data)
+	return snap, ok, nil
 }
 
 func (s *memStore) Close() error { return nil }

@@ -41,6 +41,10 @@
 // stored as its JSON encoding in a bytea column, so it round-trips
 // exactly. Deleted streams keep their events in the global log.
 //
+// The store is an [eventstore.SnapshotStore] too: a snapshots table holds
+// the latest snapshot of each stream, and deleting a stream deletes it
+// (see [Store.SaveSnapshot]).
+//
 // # Telemetry
 //
 // The store reports the telemetry every backend shares, named in package

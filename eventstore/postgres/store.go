@@ -119,8 +119,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cairn.eventstore:' || $1))", s.schema); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.q.migrate)
-		return err
+		for i, step := range s.q.migrate {
+			if _, err := tx.Exec(ctx, step); err != nil {
+				return fmt.Errorf("postgres: migrate schema %s, step %d: %w", s.schema, i+1, err)
+			}
+		}
+		return nil
 	})
 }
 
@@ -129,14 +133,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 func (s *Store) Close() error { return s.tel.close() }
 
 type queries struct {
-	migrate, lock, heldBack, create, insert, lookup, readAll, readFwd, readBwd, streamState, deleteStream, lag string
+	// migrate are the steps of the schema, applied in order; each is
+	// idempotent (IF NOT EXISTS), so a schema of any earlier step is
+	// brought up to date. Append only: never edit a released step.
+	migrate []string
+	snapshotQueries
+	lock, heldBack, create, insert, lookup, readAll, readFwd, readBwd, streamState, deleteStream, lag string
 }
 
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("$S.", schema+".", "$S", schema)
 	const cols = "position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
 	return queries{
-		migrate: r.Replace(`
+		migrate: []string{r.Replace(`
 CREATE SCHEMA IF NOT EXISTS $S;
 CREATE TABLE IF NOT EXISTS $S.streams (
 	stream_id text PRIMARY KEY,
@@ -155,7 +164,8 @@ CREATE TABLE IF NOT EXISTS $S.events (
 	recorded_at timestamptz NOT NULL DEFAULT statement_timestamp(),
 	CONSTRAINT events_event_id_key UNIQUE (event_id),
 	CONSTRAINT events_stream_version_key UNIQUE (stream_id, version)
-);`),
+);`), r.Replace(migrateSnapshots)},
+		snapshotQueries: newSnapshotQueries(r),
 		// The stream's row lock serialises appenders to one stream; the
 		// transaction ID and the transaction's last position so far (a
 		// caller's transaction may hold several appends) fix the append's
@@ -475,14 +485,24 @@ func (s *Store) Version(ctx context.Context, stream string) (v int64, err error)
 	return v, nil
 }
 
-// DeleteStream marks stream deleted: its events leave the stream reads and
-// stay in the global log, and appends to it fail with
+// DeleteStream marks stream deleted and deletes its snapshot, in one
+// transaction: its events leave the stream reads and stay in the global
+// log, and appends to it, snapshot loads and saves fail with
 // [eventstore.ErrStreamDeleted]. Deleting a deleted or missing stream
 // succeeds (a missing one is then deleted too).
 func (s *Store) DeleteStream(ctx context.Context, stream string) (err error) {
 	ctx, c := s.tel.start(ctx, opDeleteStream, stream)
 	defer func() { c.end(ctx, outcomeOf(err), err) }()
-	if _, err := s.db.Exec(ctx, s.q.deleteStream, stream); err != nil {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, s.q.deleteStream, stream); err != nil {
+			return err
+		}
+		// After the stream's row lock: a save that held it has committed
+		// and its snapshot is seen, and later saves see the stream deleted.
+		_, err := tx.Exec(ctx, s.q.deleteSnapshot, stream)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("postgres: delete stream %q: %w", stream, err)
 	}
 	return nil

@@ -11,7 +11,9 @@
 // type, the schema version, the data (a BLOB), the metadata (JSON) and the
 // time the store recorded it (integer Unix nanoseconds, UTC). A second
 // table, streams, holds each stream's current version and whether it is
-// deleted. PRAGMA user_version records which migrations ran.
+// deleted; a third, snapshots, the latest [eventstore.Snapshot] of each
+// stream ([Store.SaveSnapshot]). PRAGMA user_version records which
+// migrations ran.
 //
 // # Order of the global log
 //
@@ -35,10 +37,10 @@
 //
 // # Deletion
 //
-// [Store.DeleteStream] marks the stream deleted: stream reads and appends
-// fail with [eventstore.ErrStreamDeleted], but the events stay in the
-// global log, where [Store.ReadAll] still returns them, and their IDs stay
-// taken. Deleting a stream that has no events tombstones its ID all the
+// [Store.DeleteStream] marks the stream deleted and deletes its snapshot:
+// stream reads, snapshot loads and saves, and appends fail with
+// [eventstore.ErrStreamDeleted], but the events stay in the global log,
+// where [Store.ReadAll] still returns them, and their IDs stay taken. Deleting a stream that has no events tombstones its ID all the
 // same; deleting a deleted stream does nothing.
 //
 // # Round trips
@@ -151,6 +153,16 @@ var migrations = [][]string{
 			stream_id TEXT    PRIMARY KEY,
 			version   INTEGER NOT NULL, -- of the stream's last event, 0 if none
 			deleted   INTEGER NOT NULL DEFAULT 0
+		) WITHOUT ROWID`,
+	},
+	{
+		// The latest snapshot of each stream (see snapshot.go).
+		`CREATE TABLE snapshots (
+			stream_id   TEXT    PRIMARY KEY,
+			version     INTEGER NOT NULL, -- of the stream's last event it includes
+			type        TEXT    NOT NULL,
+			data        BLOB    NOT NULL,
+			recorded_at INTEGER NOT NULL  -- Unix nanoseconds, UTC
 		) WITHOUT ROWID`,
 	},
 }
@@ -664,10 +676,27 @@ func (s *Store) DeleteStream(ctx context.Context, stream string) (err error) {
 	if stream == "" {
 		return fmt.Errorf("sqlitestore: delete stream: %w", &eventstore.InvalidEventError{Index: -1, Field: "stream", Reason: "is empty"})
 	}
-	if _, err := s.write.ExecContext(ctx, deleteStreamSQL, stream); err != nil {
+	if err := s.deleteStream(ctx, stream); err != nil {
 		return fmt.Errorf("sqlitestore: delete stream %s: %w", stream, err)
 	}
 	return nil
+}
+
+// deleteStream marks stream deleted and deletes its snapshot, in one
+// transaction.
+func (s *Store) deleteStream(ctx context.Context, stream string) (err error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { err = errors.Join(err, ignoreDone(tx.Rollback())) }()
+	if _, err := tx.ExecContext(ctx, deleteStreamSQL, stream); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, deleteSnapshotSQL, stream); err != nil {
+		return fmt.Errorf("delete snapshot: %w", err)
+	}
+	return tx.Commit()
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
