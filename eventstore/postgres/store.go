@@ -42,6 +42,20 @@ const (
 // event count does not fit the position encoding (see the package doc).
 var ErrPositionOverflow = errors.New("postgres: position overflow")
 
+// ErrStreamOrder is returned by an append in a transaction whose ID is
+// older than that of the transaction that last appended to the same
+// stream: its events would come before that transaction's in the global
+// log, out of the stream's version order. It happens when a transaction
+// takes its ID (by an earlier write) and then waits for the stream's lock
+// held by a younger one. Append retries it in a new transaction, up to
+// three times; a caller's own transaction must be rolled back and retried.
+var ErrStreamOrder = errors.New("postgres: transaction is older than the stream's last append")
+
+// maxOrderRetries bounds Append's retries of ErrStreamOrder. One retry
+// suffices, as the new transaction's ID is above every committed one; more
+// cover a race with yet another appender.
+const maxOrderRetries = 3
+
 // DefaultSchema is the schema the store uses without [WithSchema].
 const DefaultSchema = "eventstore"
 
@@ -138,7 +152,7 @@ type queries struct {
 	// brought up to date. Append only: never edit a released step.
 	migrate []string
 	snapshotQueries
-	lock, heldBack, create, insert, lookup, readAll, readFwd, readBwd, streamState, deleteStream, lag string
+	lock, lastPos, heldBack, create, insert, lookup, readAll, readFwd, readBwd, streamState, deleteStream, lag string
 }
 
 func newQueries(schema string) queries {
@@ -175,6 +189,8 @@ CREATE TABLE IF NOT EXISTS $S.events (
 	s.version, s.deleted
 FROM (SELECT pg_current_xact_id()::text::bigint AS xid) AS x
 LEFT JOIN (SELECT version, deleted FROM $S.streams WHERE stream_id = $1 FOR UPDATE) AS s ON true`),
+		// The position of the stream's last event, read after the lock.
+		lastPos: r.Replace(`SELECT position FROM $S.events WHERE stream_id = $1 AND version = $2`),
 		create: r.Replace(`INSERT INTO $S.streams AS s (stream_id, version) VALUES ($1, 0)
 ON CONFLICT (stream_id) DO UPDATE SET version = s.version RETURNING s.version, s.deleted`),
 		insert: r.Replace(`WITH ins AS (
@@ -230,16 +246,26 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	tx, err := s.db.Begin(ctx)
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to %q: %w", stream, err)
+	for attempt := 1; ; attempt++ {
+		var tx pgx.Tx
+		tx, err = s.db.Begin(ctx)
+		if err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("postgres: append to %q: %w", stream, err)
+		}
+		res, err = s.appendIn(ctx, tx, stream, expected, rows)
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
+			_ = tx.Rollback(ctx)
+		}
+		// A new transaction gets an ID above the one that overtook this
+		// one, which has committed: the retry is placed after it.
+		if !errors.Is(err, ErrStreamOrder) || attempt == maxOrderRetries {
+			break
+		}
 	}
-	res, err = s.appendIn(ctx, tx, stream, expected, rows)
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
 	if err != nil {
-		_ = tx.Rollback(ctx)
 		var conflict *eventstore.VersionConflictError
 		if errors.As(err, &conflict) || isUniqueViolation(err, "events_event_id_key") {
 			// Perhaps a retry of an append that succeeded.
@@ -261,7 +287,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 
 // isAppendError reports whether err is one Append returns as it is.
 func isAppendError(err error) bool {
-	return errors.Is(err, eventstore.ErrStreamDeleted) || errors.Is(err, eventstore.ErrDuplicateEvent) || errors.Is(err, ErrPositionOverflow)
+	return errors.Is(err, eventstore.ErrStreamDeleted) || errors.Is(err, eventstore.ErrDuplicateEvent) || errors.Is(err, ErrPositionOverflow) || errors.Is(err, ErrStreamOrder)
 }
 
 // row is an event encoded for its columns.
@@ -333,6 +359,19 @@ func (s *Store) appendIn(ctx context.Context, tx pgx.Tx, stream string, expected
 	first := base
 	if last != nil {
 		first = *last + 1
+	}
+	if cur > 0 {
+		// The stream's last writer may have drawn a later transaction ID
+		// than this one and still taken the stream's lock first; appending
+		// now would put this append's events before its events in the
+		// global log, out of version order.
+		var lastPos int64
+		if err := tx.QueryRow(ctx, s.q.lastPos, stream, cur).Scan(&lastPos); err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("position of version %d: %w", cur, err)
+		}
+		if lastPos >= first {
+			return eventstore.AppendResult{}, fmt.Errorf("postgres: append to %q: %w: version %d is at position %d, above this transaction's %d", stream, ErrStreamOrder, cur, lastPos, first)
+		}
 	}
 	if first-base+int64(len(rows)) > MaxEventsPerTransaction {
 		return eventstore.AppendResult{}, fmt.Errorf("%w: more than %d events in one transaction", ErrPositionOverflow, MaxEventsPerTransaction)

@@ -477,3 +477,43 @@ func TestAppendsInOneTransaction(t *testing.T) {
 	}
 	readAllEventually(t, s, []string{"x1", "x2", "y1"})
 }
+
+// TestOlderTransactionCannotAppendOutOfOrder: B draws its transaction ID,
+// then A (younger) appends to the stream and commits first. B's append
+// would put version 2 before version 1 in the global log; it is refused
+// with ErrStreamOrder, and Append's retry in a new transaction lands after
+// A.
+func TestOlderTransactionCannotAppendOutOfOrder(t *testing.T) {
+	s, p := newTestStore(t, WithReadAllWait(20*time.Millisecond))
+	ctx := t.Context()
+	txB, err := p.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = txB.Rollback(context.Background()) })
+	var xidB int64
+	if err := txB.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xidB); err != nil {
+		t.Fatal(err)
+	}
+	resA, err := s.Append(ctx, "s", eventstore.NoStream, ev("v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(resA.FirstPosition)>>indexBits <= xidB {
+		t.Fatalf("A's transaction %d is not younger than B's %d", int64(resA.FirstPosition)>>indexBits, xidB)
+	}
+	rows, err := encode([]eventstore.Event{ev("v2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.appendIn(ctx, txB, "s", eventstore.Any, rows); !errors.Is(err, ErrStreamOrder) {
+		t.Fatalf("append in the older transaction = %v, want ErrStreamOrder", err)
+	}
+	if err := txB.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "s", eventstore.Exact(1), ev("v2")); err != nil {
+		t.Fatal(err)
+	}
+	readAllEventually(t, s, []string{"v1", "v2"})
+}
