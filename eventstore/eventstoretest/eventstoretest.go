@@ -51,6 +51,7 @@ func Checks() []Check {
 		{"MaxAppendEvents", checkMaxAppendEvents},
 		{"ContextCancellation", checkContextCancellation},
 		{"Snapshots", checkSnapshots},
+		{"Checkpoints", checkCheckpoints},
 	}
 }
 

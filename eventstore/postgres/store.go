@@ -152,6 +152,7 @@ type queries struct {
 	// brought up to date. Append only: never edit a released step.
 	migrate []string
 	snapshotQueries
+	checkpointQueries
 	lock, lastPos, heldBack, create, insert, lookup, readAll, readFwd, readBwd, streamState, deleteStream, lag string
 }
 
@@ -178,8 +179,9 @@ CREATE TABLE IF NOT EXISTS $S.events (
 	recorded_at timestamptz NOT NULL DEFAULT statement_timestamp(),
 	CONSTRAINT events_event_id_key UNIQUE (event_id),
 	CONSTRAINT events_stream_version_key UNIQUE (stream_id, version)
-);`), r.Replace(migrateSnapshots)},
-		snapshotQueries: newSnapshotQueries(r),
+);`), r.Replace(migrateSnapshots), r.Replace(migrateCheckpoints)},
+		snapshotQueries:   newSnapshotQueries(r),
+		checkpointQueries: newCheckpointQueries(r),
 		// The stream's row lock serialises appenders to one stream; the
 		// transaction ID and the transaction's last position so far (a
 		// caller's transaction may hold several appends) fix the append's

@@ -165,6 +165,14 @@ var migrations = [][]string{
 			recorded_at INTEGER NOT NULL  -- Unix nanoseconds, UTC
 		) WITHOUT ROWID`,
 	},
+	{
+		// Named positions in the global log (see checkpoint.go).
+		`CREATE TABLE checkpoints (
+			name       TEXT    PRIMARY KEY,
+			position   INTEGER NOT NULL,
+			updated_at INTEGER NOT NULL  -- Unix nanoseconds, UTC
+		) WITHOUT ROWID`,
+	},
 }
 
 // The statements the store runs.
