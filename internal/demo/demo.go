@@ -325,7 +325,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 
 	d.faults = fault.New(FaultTarget)
 	d.order, err = order.New(ctx, order.Config{
-		DBPath:         filepath.Join(d.dataDir, "orders.db"),
+		DataDir:        d.dataDir,
 		TracerProvider: d.orderTel.TracerProvider(),
 		MeterProvider:  d.orderTel.MeterProvider(),
 		Logger:         d.orderTel.Logger(),

@@ -91,10 +91,14 @@ func findPlacedOrderTrace(t *testing.T, consoleURL string) string {
 			byID[s.SpanID] = s
 		}
 		for _, db := range got.Spans {
-			if db.Service != "order" || !strings.HasPrefix(db.Name, "INSERT") {
+			if db.Service != "order" || db.Name != "append events" {
 				continue
 			}
-			server, ok := byID[db.ParentSpanID]
+			cmd, ok := byID[db.ParentSpanID]
+			if !ok || cmd.Service != "order" || cmd.Name != "command order.place" {
+				continue
+			}
+			server, ok := byID[cmd.ParentSpanID]
 			if !ok || server.Service != "order" || server.Kind != "server" {
 				continue
 			}
@@ -104,8 +108,8 @@ func findPlacedOrderTrace(t *testing.T, consoleURL string) string {
 			}
 			for _, l := range got.Logs {
 				if l.Service == "order" && l.TraceID == tr.TraceID && l.SpanID == server.SpanID {
-					return fmt.Sprintf("trace %s: %s %q -> %s %q -> %s %q; log %q",
-						tr.TraceID, client.Service, client.Name, server.Service, server.Name, db.Service, db.Name, l.Body)
+					return fmt.Sprintf("trace %s: %s %q -> %s %q -> %q -> %q; log %q",
+						tr.TraceID, client.Service, client.Name, server.Service, server.Name, cmd.Name, db.Name, l.Body)
 				}
 			}
 		}
@@ -115,7 +119,8 @@ func findPlacedOrderTrace(t *testing.T, consoleURL string) string {
 
 // TestDemoTraceRunsThroughEveryComponent is the walking skeleton's
 // acceptance test: with load running, the console receives over real OTLP a
-// trace load generator client span -> order server span -> SQLite span, with
+// trace load generator client span -> order server span -> command span ->
+// event store append span, with
 // the request's log record attached by trace id.
 func TestDemoTraceRunsThroughEveryComponent(t *testing.T) {
 	var out bytes.Buffer
@@ -136,7 +141,7 @@ func TestDemoTraceRunsThroughEveryComponent(t *testing.T) {
 		found = findPlacedOrderTrace(t, consoleURL)
 	}
 	if found == "" {
-		t.Errorf("no trace loadgen client -> order server -> sqlite with its log reached the console; stats %+v", d.Console().Stats())
+		t.Errorf("no trace loadgen client -> order server -> command -> append with its log reached the console; stats %+v", d.Console().Stats())
 	} else {
 		t.Log(found)
 	}
@@ -221,7 +226,7 @@ func TestDemoKeepsDataDir(t *testing.T) {
 	if _, err := d.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"orders.db", "logs/order.log", "logs/loadgen.log", "logs/console.log"} {
+	for _, name := range []string{"events.db", "orders-read.db", "logs/order.log", "logs/loadgen.log", "logs/console.log"} {
 		if _, err := os.Stat(cfg.DataDir + "/" + name); err != nil {
 			t.Errorf("data dir lacks %s after the demo: %v", name, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -218,7 +217,7 @@ func TestRunRealServer(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	prop := propagation.TraceContext{}
-	svc, err := order.New(t.Context(), order.Config{DBPath: filepath.Join(t.TempDir(), "orders.db"), TracerProvider: tp})
+	svc, err := order.New(t.Context(), order.Config{DataDir: t.TempDir(), TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,10 +249,14 @@ func TestRunRealServer(t *testing.T) {
 	}
 	chains := 0
 	for _, db := range spans {
-		if db.Name != "INSERT orders" {
+		if db.Name != "append events" {
 			continue
 		}
-		server, ok := byID[db.Parent.SpanID()]
+		cmd, ok := byID[db.Parent.SpanID()]
+		if !ok || cmd.Name != "command order.place" {
+			continue
+		}
+		server, ok := byID[cmd.Parent.SpanID()]
 		if !ok || server.SpanKind != trace.SpanKindServer {
 			continue
 		}
@@ -271,7 +274,7 @@ func TestRunRealServer(t *testing.T) {
 		chains++
 	}
 	if chains == 0 {
-		t.Errorf("found no trace loadgen place-order -> client -> server -> INSERT orders among %d spans", len(spans))
+		t.Errorf("found no trace loadgen place-order -> client -> server -> command order.place -> append events among %d spans", len(spans))
 	}
 }
 

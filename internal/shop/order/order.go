@@ -1,6 +1,8 @@
-// Package order wires the order service for one process: a SQLite store
-// guarded by resilience policies, the use cases and the HTTP API, with the
-// telemetry providers the caller gives.
+// Package order wires the order service for one process: an event store
+// (SQLite by default, or the caller's, such as PostgreSQL) guarded by
+// resilience policies, a read model that a projection keeps up to date,
+// optionally an outbox relay to a message bus, the use cases and the HTTP
+// API, with the telemetry providers the caller gives.
 //
 // A command builds it with [New], wraps [Service.Handler] in otelhttp, serves
 // it, and calls [Service.Close] on shutdown.
@@ -8,21 +10,32 @@ package order
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
+
+	"go.opentelemetry.io/otel"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cairnhq/cairn/cqrs"
+	"github.com/cairnhq/cairn/eventstore"
+	esqlite "github.com/cairnhq/cairn/eventstore/sqlite"
 	"github.com/cairnhq/cairn/internal/fault"
+	"github.com/cairnhq/cairn/internal/shop/order/adapters/eventsourced"
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/httpapi"
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/resilient"
-	sqlitestore "github.com/cairnhq/cairn/internal/shop/order/adapters/sqlite"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
+	"github.com/cairnhq/cairn/messaging"
+	"github.com/cairnhq/cairn/messaging/outbox"
 	"github.com/cairnhq/cairn/problem"
 	"github.com/cairnhq/cairn/resilience/degrade"
 )
@@ -30,9 +43,22 @@ import (
 // Config configures the order service. The zero value is valid: an in-memory
 // database and the OpenTelemetry global providers, with logs discarded.
 type Config struct {
-	// DBPath is the SQLite database file, created if missing. Empty selects
-	// a private in-memory database that lives as long as the Service.
-	DBPath string
+	// DataDir holds the service's SQLite databases, created if missing:
+	// events.db (the event store) unless Events is set, and
+	// orders-read.db (the read model) unless ReadDB is set. Empty selects
+	// private in-memory databases that live as long as the Service.
+	DataDir string
+	// Events, if set, is the event store to use instead of SQLite, such
+	// as eventstore/postgres. The caller closes it after the Service.
+	Events eventstore.Store
+	// ReadDB and ReadDialect, if set, are the read model's database
+	// instead of SQLite. The caller closes it after the Service.
+	ReadDB      *sql.DB
+	ReadDialect cqrs.Dialect
+	// Publisher, if set, receives the service's events through an
+	// outbox relay that follows the event store (outbox.DefaultSubject:
+	// "events.order.placed"). The caller closes it after the Service.
+	Publisher messaging.Publisher
 	// TracerProvider receives the database spans. Default: the OpenTelemetry
 	// global TracerProvider.
 	TracerProvider trace.TracerProvider
@@ -75,34 +101,97 @@ const DegradedListLimit = 10
 // Service is a running order service. Its methods are safe for concurrent
 // use. Close it when done.
 type Service struct {
-	store   *sqlitestore.Store
+	events  eventstore.Store
+	closers []func() error
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
 	handler http.Handler
 }
 
-// New opens the database (creating and migrating it as needed) and builds the
-// order service. It returns an error if the database cannot be opened.
-func New(ctx context.Context, cfg Config) (*Service, error) {
-	path := cfg.DBPath
-	if path == "" {
-		path = sqlitestore.MemoryPath
+// New opens the databases (creating and migrating them as needed), starts
+// the projection and the relay, and builds the order service. It returns
+// an error if a database cannot be opened.
+func New(ctx context.Context, cfg Config) (_ *Service, err error) {
+	s := &Service{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(fmt.Errorf("order: %w", err), s.Close())
+		}
+	}()
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	store, err := sqlitestore.Open(ctx, path, cfg.TracerProvider)
-	if err != nil {
-		return nil, fmt.Errorf("order: %w", err)
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
 	}
-	var repo app.Repository = store
+	s.events = cfg.Events
+	if s.events == nil {
+		path := esqlite.MemoryPath
+		if cfg.DataDir != "" {
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return nil, err
+			}
+			path = filepath.Join(cfg.DataDir, "events.db")
+		}
+		store, err := esqlite.Open(ctx, path, esqlite.WithTracerProvider(tp), esqlite.WithMeterProvider(cfg.MeterProvider))
+		if err != nil {
+			return nil, err
+		}
+		s.events = store
+		s.closers = append(s.closers, store.Close)
+	}
+	readW, readR, dialect := cfg.ReadDB, cfg.ReadDB, cfg.ReadDialect
+	if readW == nil {
+		path := ":memory:"
+		if cfg.DataDir != "" {
+			path = filepath.Join(cfg.DataDir, "orders-read.db")
+		}
+		if readW, readR, err = eventsourced.OpenSQLite(path); err != nil {
+			return nil, fmt.Errorf("read model: %w", err)
+		}
+		dialect = cqrs.SQLite
+		s.closers = append(s.closers, readW.Close)
+		if readR != readW {
+			s.closers = append(s.closers, readR.Close)
+		}
+	}
+	es := eventsourced.NewRepository(s.events, eventsourced.NewReadModel(readR, dialect, tp))
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	projNotify := es.Notify()
+	s.bg.Go(func() {
+		_ = eventsourced.RunProjection(bg, eventsourced.ProjectionConfig{
+			Events: s.events, DB: readW, Dialect: dialect, Notify: projNotify,
+			TracerProvider: tp, MeterProvider: cfg.MeterProvider, Logger: logger,
+		})
+	})
+	if cfg.Publisher != nil {
+		relay, err := outbox.NewRelay(outbox.Config{
+			Name: "orders", Store: s.events, Publisher: cfg.Publisher, Notify: es.Notify(),
+			TracerProvider: tp, MeterProvider: cfg.MeterProvider, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, relay.Close)
+		s.bg.Go(func() { _ = relay.Run(bg) })
+	}
+	var repo app.Repository = es
 	if cfg.Reads != nil || cfg.Writes != nil || cfg.Faults != nil {
-		repo = resilient.New(store, cfg.Reads, cfg.Writes, cfg.Faults)
+		repo = resilient.New(es, cfg.Reads, cfg.Writes, cfg.Faults)
 	}
-	uc, err := app.New(repo, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider})
+	uc, err := app.New(repo, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider, TracerProvider: tp})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("order: %w", err), store.Close())
+		return nil, err
 	}
 	var h http.Handler = httpapi.NewHandler(uc, cfg.Logger)
 	if cfg.Degrade != nil {
 		h = degraded(cfg.Degrade, h)
 	}
-	return &Service{store: store, handler: h}, nil
+	s.handler = h
+	return s, nil
 }
 
 // degraded serves the order list as sw allows, and everything else as next
@@ -138,10 +227,20 @@ func degraded(sw *degrade.Switch, next http.Handler) http.Handler {
 // spans after the matched route pattern.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Close closes the database. Stop serving Handler before calling it: requests
-// still in flight fail.
+// Close stops the projection and the relay and closes the databases the
+// Service opened. Stop serving Handler before calling it: requests still
+// in flight fail.
 func (s *Service) Close() error {
-	if err := s.store.Close(); err != nil {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.bg.Wait()
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("order: close: %w", err)
 	}
 	return nil

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -28,7 +28,7 @@ func TestTraceChain(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	prop := propagation.TraceContext{}
 
-	svc, err := order.New(t.Context(), order.Config{DBPath: filepath.Join(t.TempDir(), "orders.db"), TracerProvider: tp})
+	svc, err := order.New(t.Context(), order.Config{DataDir: t.TempDir(), TracerProvider: tp})
 	if err != nil {
 		t.Fatalf("order.New(...) error = %v", err)
 	}
@@ -60,36 +60,62 @@ func TestTraceChain(t *testing.T) {
 		t.Fatalf("POST /orders status = %d, want 201", resp.StatusCode)
 	}
 
-	spans := exp.GetSpans()
-	var clientSpan, serverSpan, dbSpan tracetest.SpanStub
+	// The projection applies the order in a span of the same trace, a
+	// child of the command whose context the event carries.
+	var spans tracetest.SpanStubs
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		spans = exp.GetSpans()
+		if findIn(spans, "project orders", findIn(spans, "HTTP POST", trace.TraceID{}).SpanContext.TraceID()).SpanContext.IsValid() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var clientSpan, serverSpan tracetest.SpanStub
 	for _, s := range spans {
 		switch {
 		case s.SpanKind == trace.SpanKindServer:
 			serverSpan = s
-		case s.SpanKind == trace.SpanKindClient && s.Name == "INSERT orders":
-			dbSpan = s
-		case s.SpanKind == trace.SpanKindClient:
+		case s.SpanKind == trace.SpanKindClient && s.Name == "HTTP POST":
 			clientSpan = s
 		}
 	}
-	if !clientSpan.SpanContext.IsValid() || !serverSpan.SpanContext.IsValid() || !dbSpan.SpanContext.IsValid() {
-		t.Fatalf("spans = %v, want a client, a server and an INSERT orders span", names(spans))
+	cmd, appendSpan := find(spans, "command order.place"), find(spans, "append events")
+	project := findIn(spans, "project orders", clientSpan.SpanContext.TraceID())
+	for _, s := range []tracetest.SpanStub{clientSpan, serverSpan, cmd, appendSpan, project} {
+		if !s.SpanContext.IsValid() {
+			t.Fatalf("spans = %v, want client, server, command, append and projection spans", names(spans))
+		}
 	}
 	tid := clientSpan.SpanContext.TraceID()
-	for _, s := range []tracetest.SpanStub{serverSpan, dbSpan} {
+	for _, s := range []tracetest.SpanStub{serverSpan, cmd, appendSpan, project} {
 		if s.SpanContext.TraceID() != tid {
 			t.Errorf("span %q trace = %s, want %s", s.Name, s.SpanContext.TraceID(), tid)
 		}
 	}
-	if serverSpan.Parent.SpanID() != clientSpan.SpanContext.SpanID() {
-		t.Errorf("server span parent = %s, want client span %s", serverSpan.Parent.SpanID(), clientSpan.SpanContext.SpanID())
-	}
-	if dbSpan.Parent.SpanID() != serverSpan.SpanContext.SpanID() {
-		t.Errorf("db span parent = %s, want server span %s", dbSpan.Parent.SpanID(), serverSpan.SpanContext.SpanID())
+	for _, pc := range [][2]tracetest.SpanStub{{clientSpan, serverSpan}, {serverSpan, cmd}, {cmd, appendSpan}, {cmd, project}} {
+		if pc[1].Parent.SpanID() != pc[0].SpanContext.SpanID() {
+			t.Errorf("span %q parent = %s, want %q (%s)", pc[1].Name, pc[1].Parent.SpanID(), pc[0].Name, pc[0].SpanContext.SpanID())
+		}
 	}
 	if serverSpan.Name != "POST /orders" {
 		t.Errorf("server span name = %q, want %q", serverSpan.Name, "POST /orders")
 	}
+}
+
+func find(spans tracetest.SpanStubs, name string) tracetest.SpanStub {
+	return findIn(spans, name, trace.TraceID{})
+}
+
+// findIn returns the first span called name in trace tid, or in any trace
+// if tid is zero.
+func findIn(spans tracetest.SpanStubs, name string, tid trace.TraceID) tracetest.SpanStub {
+	for _, s := range spans {
+		if s.Name == name && (!tid.IsValid() || s.SpanContext.TraceID() == tid) {
+			return s
+		}
+	}
+	return tracetest.SpanStub{}
 }
 
 func names(spans tracetest.SpanStubs) []string {
@@ -144,6 +170,12 @@ func TestDegradedList(t *testing.T) {
 			t.Fatalf("decode %s: %v", rec.Body, err)
 		}
 		return len(got.Orders)
+	}
+	// The list is read from the read model, which the projection fills a
+	// moment after the appends.
+	deadline := time.Now().Add(10 * time.Second)
+	for count(serve("GET", "/orders?limit=50", "")) < 15 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 	tests := []struct {
 		level    int

@@ -2,6 +2,12 @@
 // listing orders. It declares the ports it needs ([Repository]) as small
 // interfaces that adapters implement, and records the service's logs and
 // metrics through the providers it is given.
+//
+// The use cases run through a command bus (placing) and a query bus
+// (getting and listing), from package cqrs, with tracing, metrics and
+// validation middleware: each command and query is a span
+// ("command order.place", "query order.get") and a measurement of
+// cqrs.command.duration or cqrs.query.duration.
 package app
 
 import (
@@ -14,6 +20,9 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cairnhq/cairn/cqrs"
 
 	"github.com/cairnhq/cairn/internal/shop/order/domain"
 )
@@ -60,6 +69,9 @@ type Config struct {
 	// MeterProvider provides the meter for the service's metrics. Default:
 	// the OpenTelemetry global MeterProvider.
 	MeterProvider metric.MeterProvider
+	// TracerProvider provides the spans of commands and queries. Default:
+	// the OpenTelemetry global TracerProvider.
+	TracerProvider trace.TracerProvider
 	// Now returns the current time, stamped on new orders. Default:
 	// [time.Now].
 	Now func() time.Time
@@ -86,7 +98,25 @@ type Service struct {
 	newID  func() string
 	placed metric.Int64Counter
 	value  metric.Int64Histogram
+
+	commands *cqrs.CommandBus
+	queries  *cqrs.QueryBus
 }
+
+// The commands and queries of the service's buses.
+type (
+	// placeOrder stores a new order, validated by domain.NewOrder.
+	placeOrder struct{ order domain.Order }
+	// getOrder asks for one order.
+	getOrder struct{ id string }
+	// listOrders asks for the newest orders.
+	listOrders struct{ limit int }
+)
+
+func (c placeOrder) CommandID() string { return c.order.ID }
+func (placeOrder) CommandName() string { return "order.place" }
+func (getOrder) QueryName() string     { return "order.get" }
+func (listOrders) QueryName() string   { return "order.list" }
 
 // New returns a Service storing orders in repo. It returns an error if repo is
 // nil or a metric instrument cannot be created.
@@ -127,6 +157,19 @@ func New(repo Repository, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: create histogram cairn.shop.order.value: %w", err)
 	}
+	metrics, err := cqrs.Metrics(mp)
+	if err != nil {
+		return nil, fmt.Errorf("app: command metrics: %w", err)
+	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	s.commands = cqrs.NewCommandBus(cqrs.Tracing(tp), metrics)
+	s.queries = cqrs.NewQueryBus(cqrs.Tracing(tp), metrics)
+	cqrs.Handle(s.commands, func(ctx context.Context, c placeOrder) error { return s.repo.Save(ctx, c.order) })
+	cqrs.HandleQuery(s.queries, func(ctx context.Context, q getOrder) (domain.Order, error) { return s.repo.Get(ctx, q.id) })
+	cqrs.HandleQuery(s.queries, func(ctx context.Context, q listOrders) ([]domain.Order, error) { return s.repo.List(ctx, q.limit) })
 	return s, nil
 }
 
@@ -142,7 +185,7 @@ func (s *Service) PlaceOrder(ctx context.Context, cmd PlaceOrder) (domain.Order,
 	if err != nil {
 		return domain.Order{}, fmt.Errorf("place order for customer %q: %w", cmd.CustomerID, err)
 	}
-	if err := s.repo.Save(ctx, o); err != nil {
+	if err := cqrs.Dispatch(ctx, s.commands, placeOrder{o}); err != nil {
 		return domain.Order{}, fmt.Errorf("place order %s: %w", o.ID, err)
 	}
 	s.placed.Add(ctx, 1)
@@ -158,7 +201,7 @@ func (s *Service) PlaceOrder(ctx context.Context, cmd PlaceOrder) (domain.Order,
 // GetOrder returns the order with the given id. It returns an error wrapping
 // [domain.ErrNotFound] when there is none.
 func (s *Service) GetOrder(ctx context.Context, id string) (domain.Order, error) {
-	o, err := s.repo.Get(ctx, id)
+	o, err := cqrs.Ask[getOrder, domain.Order](ctx, s.queries, getOrder{id})
 	if err != nil {
 		return domain.Order{}, fmt.Errorf("get order %s: %w", id, err)
 	}
@@ -174,7 +217,7 @@ func (s *Service) ListOrders(ctx context.Context, limit int) ([]domain.Order, er
 	case limit > MaxListLimit:
 		limit = MaxListLimit
 	}
-	orders, err := s.repo.List(ctx, limit)
+	orders, err := cqrs.Ask[listOrders, []domain.Order](ctx, s.queries, listOrders{limit})
 	if err != nil {
 		return nil, fmt.Errorf("list orders (limit %d): %w", limit, err)
 	}
