@@ -30,6 +30,7 @@ import (
 	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/loadgen"
 	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/internal/shopbus"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
 	"github.com/cairnhq/cairn/resilience/degrade"
@@ -125,6 +126,7 @@ type Demo struct {
 	console    *console.Console
 	consoleTel *telemetry.Telemetry // logging only
 	order      *order.Service
+	bus        *shopbus.Bus
 	orderTel   *telemetry.Telemetry
 	loadTel    *telemetry.Telemetry
 	servers    []*server
@@ -323,8 +325,20 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	}
 	d.background.Go(func() { d.degrade.Run(bgCtx) })
 
+	// The shop's bus: NATS JetStream, embedded, storing under the data
+	// directory. The order service's outbox relay publishes its events
+	// there, and its customer statistics follow them.
+	d.bus, err = shopbus.Embedded(ctx, filepath.Join(d.dataDir, "nats"), shopbus.Options{
+		Name: "order", TracerProvider: d.orderTel.TracerProvider(), MeterProvider: d.orderTel.MeterProvider(),
+	})
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	d.faults = fault.New(FaultTarget)
 	d.order, err = order.New(ctx, order.Config{
+		Publisher:      d.bus.Publisher,
+		Subscriber:     d.bus.Subscriber,
 		DataDir:        d.dataDir,
 		TracerProvider: d.orderTel.TracerProvider(),
 		MeterProvider:  d.orderTel.MeterProvider(),
@@ -336,7 +350,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	})
 	if err != nil {
 		closeListeners(lns[2:])
-		return nil, fmt.Errorf("demo: order service: %w", err)
+		return nil, errors.Join(fmt.Errorf("demo: order service: %w", err), d.bus.Close())
 	}
 	// The server span (otelhttp) is outermost, so requests the pipeline
 	// rejects with 429 or 503 are traced too.
@@ -591,6 +605,11 @@ func (d *Demo) closeAll(ctx context.Context) error {
 	if d.order != nil {
 		if err := d.order.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("demo: close order service: %w", err))
+		}
+	}
+	if d.bus != nil {
+		if err := d.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("demo: close bus: %w", err))
 		}
 	}
 	for _, t := range []*telemetry.Telemetry{d.loadTel, d.orderTel} {

@@ -117,6 +117,34 @@ func findPlacedOrderTrace(t *testing.T, consoleURL string) string {
 	return ""
 }
 
+// findBusTrace looks for a trace in which the order service's command
+// span is the parent of the outbox relay's send span, whose child is the
+// customer statistics' process span, and of the projection's span.
+func findBusTrace(t *testing.T, consoleURL string) string {
+	var list struct {
+		Traces []struct {
+			TraceID string `json:"trace_id"`
+		} `json:"traces"`
+	}
+	getJSON(t, consoleURL+"/api/traces?service=order&limit=50", &list)
+	for _, tr := range list.Traces {
+		var got struct {
+			Spans []apiSpan `json:"spans"`
+		}
+		getJSON(t, consoleURL+"/api/traces/"+tr.TraceID, &got)
+		byName := map[string]apiSpan{}
+		for _, s := range got.Spans {
+			byName[s.Name] = s
+		}
+		cmd, send, process, project := byName["command order.place"], byName["send events.order.placed"],
+			byName["process events.order.placed"], byName["project orders"]
+		if cmd.SpanID != "" && send.ParentSpanID == cmd.SpanID && process.ParentSpanID == send.SpanID && project.ParentSpanID == cmd.SpanID {
+			return fmt.Sprintf("trace %s: %q -> %q -> %q; %q -> %q", tr.TraceID, cmd.Name, send.Name, process.Name, cmd.Name, project.Name)
+		}
+	}
+	return ""
+}
+
 // TestDemoTraceRunsThroughEveryComponent is the walking skeleton's
 // acceptance test: with load running, the console receives over real OTLP a
 // trace load generator client span -> order server span -> command span ->
@@ -144,6 +172,21 @@ func TestDemoTraceRunsThroughEveryComponent(t *testing.T) {
 		t.Errorf("no trace loadgen client -> order server -> command -> append with its log reached the console; stats %+v", d.Console().Stats())
 	} else {
 		t.Log(found)
+	}
+
+	// The same trace goes on through the outbox relay and the bus, to the
+	// customer statistics, and through the projection to the read model.
+	var bus string
+	for bus == "" && time.Now().Before(deadline) {
+		bus = findBusTrace(t, consoleURL)
+		if bus == "" {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if bus == "" {
+		t.Errorf("no trace command -> relay send -> bus process, and command -> projection, reached the console")
+	} else {
+		t.Log(bus)
 	}
 
 	// The console page lists the traces too.

@@ -59,6 +59,10 @@ type Config struct {
 	// outbox relay that follows the event store (outbox.DefaultSubject:
 	// "events.order.placed"). The caller closes it after the Service.
 	Publisher messaging.Publisher
+	// Subscriber, if set, consumes the order events from the bus to build
+	// the customer statistics read model (GET /customers/{id}/stats), as
+	// group "customer-stats". The caller closes it after the Service.
+	Subscriber messaging.Subscriber
 	// TracerProvider receives the database spans. Default: the OpenTelemetry
 	// global TracerProvider.
 	TracerProvider trace.TracerProvider
@@ -178,11 +182,24 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.closers = append(s.closers, relay.Close)
 		s.bg.Go(func() { _ = relay.Run(bg) })
 	}
+	var stats app.StatsReader
+	if cfg.Subscriber != nil {
+		cs, err := eventsourced.NewCustomerStats(ctx, readW, readR, dialect, tp)
+		if err != nil {
+			return nil, err
+		}
+		sub, err := cfg.Subscriber.Subscribe(bg, messaging.SubscribeConfig{Subject: outbox.DefaultSubject(eventstore.RecordedEvent{Event: eventstore.Event{Type: eventsourced.EventPlaced}}), Group: eventsourced.StatsConsumer}, cs.Handler())
+		if err != nil {
+			return nil, fmt.Errorf("subscribe to order events: %w", err)
+		}
+		s.closers = append(s.closers, sub.Close)
+		stats = cs
+	}
 	var repo app.Repository = es
 	if cfg.Reads != nil || cfg.Writes != nil || cfg.Faults != nil {
 		repo = resilient.New(es, cfg.Reads, cfg.Writes, cfg.Faults)
 	}
-	uc, err := app.New(repo, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider, TracerProvider: tp})
+	uc, err := app.New(repo, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider, TracerProvider: tp, Stats: stats})
 	if err != nil {
 		return nil, err
 	}

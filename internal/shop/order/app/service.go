@@ -60,6 +60,16 @@ type Repository interface {
 	List(ctx context.Context, limit int) ([]domain.Order, error)
 }
 
+// StatsReader reads the customer statistics read model. It is an
+// optional port: a service without one answers [Service.CustomerStats]
+// with [domain.ErrNotFound].
+type StatsReader interface {
+	// CustomerStats returns the statistics of customer id, or an error
+	// wrapping [domain.ErrNotFound] if the customer has no orders (yet:
+	// the read model follows the event bus).
+	CustomerStats(ctx context.Context, id string) (domain.CustomerStats, error)
+}
+
 // Config configures a [Service]. The zero value of every field selects the
 // documented default.
 type Config struct {
@@ -72,6 +82,8 @@ type Config struct {
 	// TracerProvider provides the spans of commands and queries. Default:
 	// the OpenTelemetry global TracerProvider.
 	TracerProvider trace.TracerProvider
+	// Stats reads the customer statistics. Default nil: none.
+	Stats StatsReader
 	// Now returns the current time, stamped on new orders. Default:
 	// [time.Now].
 	Now func() time.Time
@@ -111,6 +123,8 @@ type (
 	getOrder struct{ id string }
 	// listOrders asks for the newest orders.
 	listOrders struct{ limit int }
+	// customerStats asks for one customer's statistics.
+	customerStats struct{ id string }
 )
 
 func (c placeOrder) CommandID() string { return c.order.ID }
@@ -170,7 +184,25 @@ func New(repo Repository, cfg Config) (*Service, error) {
 	cqrs.Handle(s.commands, func(ctx context.Context, c placeOrder) error { return s.repo.Save(ctx, c.order) })
 	cqrs.HandleQuery(s.queries, func(ctx context.Context, q getOrder) (domain.Order, error) { return s.repo.Get(ctx, q.id) })
 	cqrs.HandleQuery(s.queries, func(ctx context.Context, q listOrders) ([]domain.Order, error) { return s.repo.List(ctx, q.limit) })
+	cqrs.HandleQuery(s.queries, func(ctx context.Context, q customerStats) (domain.CustomerStats, error) {
+		if cfg.Stats == nil {
+			return domain.CustomerStats{}, fmt.Errorf("customer %s: %w (no statistics read model)", q.id, domain.ErrNotFound)
+		}
+		return cfg.Stats.CustomerStats(ctx, q.id)
+	})
 	return s, nil
+}
+
+// CustomerStats returns the statistics of customer id, from a read model
+// that follows the event bus, so it lags the orders placed by the time
+// the outbox relay and the bus take. It returns an error wrapping
+// [domain.ErrNotFound] for a customer it knows nothing of.
+func (s *Service) CustomerStats(ctx context.Context, id string) (domain.CustomerStats, error) {
+	st, err := cqrs.Ask[customerStats, domain.CustomerStats](ctx, s.queries, customerStats{id})
+	if err != nil {
+		return domain.CustomerStats{}, fmt.Errorf("customer stats %s: %w", id, err)
+	}
+	return st, nil
 }
 
 // PlaceOrder validates cmd, stores a new placed order and returns it. It

@@ -63,6 +63,35 @@ type Service interface {
 
 var _ Service = (*app.Service)(nil)
 
+// StatsService is what GET /customers/{id}/stats needs; the route exists
+// only when the Service implements it, as *app.Service does.
+type StatsService interface {
+	// CustomerStats returns a customer's order statistics.
+	CustomerStats(ctx context.Context, id string) (domain.CustomerStats, error)
+}
+
+// CustomerStats is the body of GET /customers/{id}/stats.
+type CustomerStats struct {
+	// CustomerID identifies the customer.
+	CustomerID string `json:"customer_id"`
+	// Orders is how many orders the customer has placed.
+	Orders int64 `json:"orders"`
+	// Total is the sum of their totals, in cents.
+	Total int64 `json:"total"`
+	// LastOrderAt is when the customer last placed an order, RFC 3339 in
+	// UTC.
+	LastOrderAt time.Time `json:"last_order_at"`
+}
+
+// customerStats answers GET /customers/{id}/stats.
+func (a *api) customerStats(st StatsService, w http.ResponseWriter, r *http.Request) error {
+	s, err := st.CustomerStats(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, CustomerStats{CustomerID: s.CustomerID, Orders: s.Orders, Total: s.Total, LastOrderAt: s.LastOrderAt})
+}
+
 // PlaceOrderRequest is the body of POST /orders. Unknown fields are rejected.
 type PlaceOrderRequest struct {
 	// CustomerID identifies the customer placing the order.
@@ -125,6 +154,11 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	a.handle(mux, "POST /orders", a.placeOrder)
 	a.handle(mux, "GET /orders/{id}", a.getOrder)
 	a.handle(mux, "GET /orders", a.listOrders)
+	if st, ok := svc.(StatsService); ok {
+		a.handle(mux, "GET /customers/{id}/stats", func(w http.ResponseWriter, r *http.Request) error {
+			return a.customerStats(st, w, r)
+		})
+	}
 	a.handle(mux, "GET /healthz", a.healthz)
 	return mux
 }
