@@ -2,8 +2,9 @@
 //
 // Usage:
 //
-//	cairn demo [flags]   run the whole shop in one process with its console
-//	cairn version        print the version
+//	cairn demo [flags]            run the whole shop in one process with its console
+//	cairn serve order [flags]     run the order service alone, on PostgreSQL and NATS
+//	cairn version                 print the version
 //
 // Run `cairn demo -h` for the demo's flags.
 package main
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/buildinfo"
 	"github.com/cairnhq/cairn/internal/demo"
+	"github.com/cairnhq/cairn/internal/serve"
 )
 
 func main() {
@@ -34,10 +36,11 @@ func main() {
 const usage = `cairn runs the cairn reference system.
 
 Usage:
-  cairn demo [flags]   run the shop, its load and its console in one process
-  cairn version        print the version
+  cairn demo [flags]          run the shop, its load and its console in one process
+  cairn serve order [flags]   run the order service alone (PostgreSQL or SQLite, NATS)
+  cairn version               print the version
 
-Run "cairn demo -h" for the demo's flags.
+Run "cairn demo -h" or "cairn serve order -h" for their flags.
 `
 
 // run executes one subcommand and returns the process's exit code: 0 on
@@ -50,6 +53,8 @@ func run(ctx context.Context, started time.Time, args []string, stdout, stderr i
 	switch args[0] {
 	case "demo":
 		return runDemo(ctx, started, args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "cairn %s %s\n", buildinfo.Version(), buildinfo.GoVersion())
 		return 0
@@ -102,6 +107,39 @@ func runDemo(ctx context.Context, started time.Time, args []string, stdout, stde
 	printReport(stdout, rep)
 	if err != nil {
 		fmt.Fprintf(stderr, "cairn demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "order" {
+		fmt.Fprintf(stderr, "cairn serve: name a service: cairn serve order [flags]\n")
+		return 2
+	}
+	fs := flag.NewFlagSet("cairn serve order", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := serve.OrderConfig{Out: stdout}
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP API `address`")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin `address` (/metrics, /debug/pprof/, /loglevel, /healthz); empty turns it off")
+	fs.StringVar(&cfg.Store, "store", "", "event store and read model: a postgres:// `URL`, or a directory for SQLite")
+	fs.StringVar(&cfg.Bus, "bus", "", "message bus: a nats:// `URL` with JetStream (empty: no bus)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: cairn serve order --store postgres://... --bus nats://...\n\nTelemetry follows the OTEL_* environment variables (OTEL_EXPORTER_OTLP_ENDPOINT...).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "cairn serve order: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := serve.Order(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "cairn serve order: %v\n", err)
 		return 1
 	}
 	return 0

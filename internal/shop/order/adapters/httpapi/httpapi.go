@@ -86,6 +86,10 @@ type CustomerStats struct {
 // customerStats answers GET /customers/{id}/stats.
 func (a *api) customerStats(st StatsService, w http.ResponseWriter, r *http.Request) error {
 	s, err := st.CustomerStats(r.Context(), r.PathValue("id"))
+	if errors.Is(err, domain.ErrNotFound) {
+		return &problem.Error{Status: http.StatusNotFound, Err: err,
+			Detail: fmt.Sprintf("no statistics for customer %q: no orders, or none that the statistics have caught up with", r.PathValue("id"))}
+	}
 	if err != nil {
 		return err
 	}
