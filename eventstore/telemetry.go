@@ -9,8 +9,8 @@ import "go.opentelemetry.io/otel/attribute"
 // add its own attributes and instruments beside these.
 const (
 	// OperationDurationMetricName is a histogram of the duration of every
-	// operation (Append, ReadStream, ReadAll, Version, DeleteStream), in
-	// seconds ("s"), with the attributes db.system.name, [OperationKey]
+	// operation (Append, ReadStream, ReadAll, Version, DeleteStream, and
+	// SaveSnapshot and LoadSnapshot of a [SnapshotStore]), in seconds ("s"), with the attributes db.system.name, [OperationKey]
 	// and [OutcomeKey].
 	OperationDurationMetricName = "eventstore.operation.duration"
 	// AppendedEventsMetricName is a counter of the events appended
@@ -25,8 +25,8 @@ const (
 // Attribute keys of the telemetry.
 const (
 	// OperationKey names the operation, following the database semantic
-	// conventions: [OpAppend], [OpReadStream], [OpReadAll], [OpVersion] or
-	// [OpDeleteStream].
+	// conventions: [OpAppend], [OpReadStream], [OpReadAll], [OpVersion],
+	// [OpDeleteStream], [OpSaveSnapshot] or [OpLoadSnapshot].
 	OperationKey = attribute.Key("db.operation.name")
 	// OutcomeKey is the outcome of an operation: [OutcomeOK],
 	// [OutcomeIdempotent], [OutcomeConflict] or [OutcomeError].
@@ -43,6 +43,12 @@ const (
 	OpReadAll      = "read_all"
 	OpVersion      = "version"
 	OpDeleteStream = "delete_stream"
+	// OpSaveSnapshot is [SnapshotStore.SaveSnapshot]. A save refused
+	// with a [*SnapshotAheadError] has the outcome [OutcomeError].
+	OpSaveSnapshot = "save_snapshot"
+	// OpLoadSnapshot is [SnapshotStore.LoadSnapshot]; finding no snapshot
+	// is the outcome [OutcomeOK].
+	OpLoadSnapshot = "load_snapshot"
 )
 
 // Values of [OutcomeKey].

@@ -52,6 +52,7 @@ func Checks() []Check {
 		{"ContextCancellation", checkContextCancellation},
 		{"Snapshots", checkSnapshots},
 		{"Checkpoints", checkCheckpoints},
+		{"Shredding", checkShredding},
 	}
 }
 

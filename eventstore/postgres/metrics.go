@@ -50,10 +50,12 @@ const (
 	opReadAll
 	opVersion
 	opDeleteStream
+	opSaveSnapshot
+	opLoadSnapshot
 	numOps
 )
 
-var opNames = [numOps]string{eventstore.OpAppend, eventstore.OpReadStream, eventstore.OpReadAll, eventstore.OpVersion, eventstore.OpDeleteStream}
+var opNames = [numOps]string{eventstore.OpAppend, eventstore.OpReadStream, eventstore.OpReadAll, eventstore.OpVersion, eventstore.OpDeleteStream, eventstore.OpSaveSnapshot, eventstore.OpLoadSnapshot}
 
 // outcome is the outcome of an operation, an index into outcomeNames.
 type outcome int

@@ -50,9 +50,13 @@ FROM $S.streams st LEFT JOIN $S.snapshots sn ON sn.stream_id = st.stream_id WHER
 // has a higher version, as [eventstore.SnapshotStore] says. It runs in one
 // transaction holding the stream's row in share mode, so that it cannot
 // race an append or a deletion of the stream. RecordedAt is the time of
-// the statement, truncated to microseconds. Snapshot operations make no
-// span and record no metric.
-func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+// the statement, truncated to microseconds. It makes a span
+// "eventstore.postgres save_snapshot" and records its duration, like the
+// other operations; a refused save has the outcome
+// [eventstore.OutcomeError].
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) (err error) {
+	ctx, c := s.tel.start(ctx, opSaveSnapshot, snap.StreamID)
+	defer func() { c.end(ctx, outcomeOf(err), err) }()
 	if err := eventstore.ValidateSnapshot(snap); err != nil {
 		return err
 	}
@@ -60,7 +64,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if data == nil {
 		data = []byte{} // the column is NOT NULL
 	}
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var (
 			current int64
 			deleted bool
@@ -86,8 +90,12 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 
 // LoadSnapshot returns stream's snapshot and true, false if it has none,
 // and an error matching [eventstore.ErrStreamDeleted] for a deleted
-// stream. Data of length zero reads back as nil.
-func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+// stream. Data of length zero reads back as nil. It makes a span
+// "eventstore.postgres load_snapshot" and records its duration; finding no
+// snapshot has the outcome [eventstore.OutcomeOK].
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (_ eventstore.Snapshot, _ bool, err error) {
+	ctx, c := s.tel.start(ctx, opLoadSnapshot, stream)
+	defer func() { c.end(ctx, outcomeOf(err), err) }()
 	var (
 		deleted  bool
 		version  *int64
@@ -95,7 +103,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Sna
 		data     []byte
 		recorded *time.Time
 	)
-	err := s.db.QueryRow(ctx, s.q.loadSnapshot, stream).Scan(&deleted, &version, &typ, &data, &recorded)
+	err = s.db.QueryRow(ctx, s.q.loadSnapshot, stream).Scan(&deleted, &version, &typ, &data, &recorded)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return eventstore.Snapshot{}, false, nil

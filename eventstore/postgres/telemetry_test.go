@@ -46,6 +46,15 @@ func TestTelemetry(t *testing.T) {
 	if _, err := s.Version(ctx, "s"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SaveSnapshot(ctx, eventstore.Snapshot{StreamID: "s", Version: 2, Type: "state"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(ctx, eventstore.Snapshot{StreamID: "s", Version: 3, Type: "state"}); !errors.Is(err, eventstore.ErrSnapshotAhead) {
+		t.Fatalf("SaveSnapshot(ahead) error = %v, want ErrSnapshotAhead", err)
+	}
+	if _, found, err := s.LoadSnapshot(ctx, "s"); err != nil || !found {
+		t.Fatalf("LoadSnapshot() = %v, %v, want a snapshot", found, err)
+	}
 	if err := s.DeleteStream(ctx, "s"); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +70,7 @@ func TestTelemetry(t *testing.T) {
 	wantNames := []string{
 		"eventstore.postgres append", "eventstore.postgres append", "eventstore.postgres append",
 		"eventstore.postgres read_stream", "eventstore.postgres read_all", "eventstore.postgres version",
+		"eventstore.postgres save_snapshot", "eventstore.postgres save_snapshot", "eventstore.postgres load_snapshot",
 		"eventstore.postgres delete_stream", "eventstore.postgres version",
 	}
 	if diff := cmp.Diff(wantNames, names); diff != "" {
@@ -80,6 +90,23 @@ func TestTelemetry(t *testing.T) {
 		} {
 			if attrs[k] != v {
 				t.Errorf("append span %d: %s = %q, want %q", i, k, attrs[k], v)
+			}
+		}
+	}
+
+	for i, want := range map[int]string{6: eventstore.OutcomeOK, 7: eventstore.OutcomeError, 8: eventstore.OutcomeOK} {
+		attrs := map[attribute.Key]string{}
+		for _, kv := range spans[i].Attributes() {
+			attrs[kv.Key] = kv.Value.String()
+		}
+		for k, v := range map[attribute.Key]string{
+			"db.system.name":      "postgresql",
+			SchemaKey:             s.schema,
+			eventstore.StreamKey:  "s",
+			eventstore.OutcomeKey: want,
+		} {
+			if attrs[k] != v {
+				t.Errorf("span %d (%s): %s = %q, want %q", i, spans[i].Name(), k, attrs[k], v)
 			}
 		}
 	}
@@ -120,6 +147,9 @@ func TestTelemetry(t *testing.T) {
 		d + "/version/ok":                   1,
 		d + "/delete_stream/ok":             1,
 		d + "/version/error":                1,
+		d + "/save_snapshot/ok":             1,
+		d + "/save_snapshot/error":          1,
+		d + "/load_snapshot/ok":             1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics mismatch (-want +got):\n%s", diff)

@@ -27,13 +27,16 @@ FROM streams st LEFT JOIN snapshots sn ON sn.stream_id = st.stream_id WHERE st.s
 // SaveSnapshot stores snap as its stream's snapshot, unless the stored one
 // has a higher version, as [eventstore.SnapshotStore] says. It checks the
 // stream's version and writes in one write transaction, so it cannot race
-// an append or a deletion. Snapshot operations make no span and record
-// no metric.
-func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+// an append or a deletion. It makes a span "save_snapshot snapshots" and
+// records its duration, like the other operations (see the package doc);
+// a refused save has the outcome [eventstore.OutcomeError].
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) (err error) {
+	ctx, span, begin := s.start(ctx, opSaveSnapshot, snap.StreamID)
+	defer func() { s.end(ctx, opSaveSnapshot, begin, span, outcomeOf(err), err) }()
 	if err := eventstore.ValidateSnapshot(snap); err != nil {
 		return err
 	}
-	err := s.saveSnapshot(ctx, snap)
+	err = s.saveSnapshot(ctx, snap)
 	if errors.Is(err, eventstore.ErrSnapshotAhead) || errors.Is(err, eventstore.ErrStreamDeleted) {
 		return err
 	}
@@ -74,8 +77,12 @@ func (s *Store) saveSnapshot(ctx context.Context, snap eventstore.Snapshot) (err
 
 // LoadSnapshot returns stream's snapshot and true, false if it has none,
 // and an error matching [eventstore.ErrStreamDeleted] for a deleted
-// stream. Data of length zero reads back as nil.
-func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+// stream. Data of length zero reads back as nil. It makes a span
+// "load_snapshot snapshots" and records its duration; finding no snapshot
+// has the outcome [eventstore.OutcomeOK].
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (_ eventstore.Snapshot, _ bool, err error) {
+	ctx, span, begin := s.start(ctx, opLoadSnapshot, stream)
+	defer func() { s.end(ctx, opLoadSnapshot, begin, span, outcomeOf(err), err) }()
 	var (
 		deleted  bool
 		version  sql.NullInt64
@@ -83,7 +90,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Sna
 		data     []byte
 		recorded sql.NullInt64
 	)
-	err := s.read.QueryRowContext(ctx, loadSnapshotSQL, stream).Scan(&deleted, &version, &typ, &data, &recorded)
+	err = s.read.QueryRowContext(ctx, loadSnapshotSQL, stream).Scan(&deleted, &version, &typ, &data, &recorded)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return eventstore.Snapshot{}, false, nil

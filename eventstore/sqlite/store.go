@@ -56,10 +56,12 @@
 // # Telemetry
 //
 // The store reports the telemetry every backend shares, named in package
-// eventstore. Every operation makes one OpenTelemetry CLIENT span following
-// the database semantic conventions (db.system.name "sqlite",
-// db.operation.name the [eventstore.OperationKey] value, such as "append",
-// and the span name that value and "events"), with the stream as
+// eventstore. Every operation, SaveSnapshot and LoadSnapshot included,
+// makes one OpenTelemetry CLIENT span following the database semantic
+// conventions (db.system.name "sqlite", db.operation.name the
+// [eventstore.OperationKey] value, such as "append" or "save_snapshot",
+// db.collection.name the table, "events" or "snapshots", and the span name
+// those two values, such as "append events"), with the stream as
 // [eventstore.StreamKey] and the outcome as [eventstore.OutcomeKey], and
 // records its duration in the histogram named by
 // [eventstore.OperationDurationMetricName]; appends also count the events
@@ -241,10 +243,16 @@ const (
 	opReadAll
 	opVersion
 	opDeleteStream
+	opSaveSnapshot
+	opLoadSnapshot
 	numOps
 )
 
-var opNames = [numOps]string{eventstore.OpAppend, eventstore.OpReadStream, eventstore.OpReadAll, eventstore.OpVersion, eventstore.OpDeleteStream}
+var opNames = [numOps]string{eventstore.OpAppend, eventstore.OpReadStream, eventstore.OpReadAll, eventstore.OpVersion, eventstore.OpDeleteStream, eventstore.OpSaveSnapshot, eventstore.OpLoadSnapshot}
+
+// opTables names the table each operation works on: the db.collection.name
+// of its span, and the second word of the span's name.
+var opTables = [numOps]string{"events", "events", "events", "events", "events", "snapshots", "snapshots"}
 
 // Open opens (creating if needed) the SQLite database at path, brings its
 // schema up to date and returns a Store on it. path is a file name, or
@@ -314,13 +322,13 @@ func (s *Store) instrument(o options) error {
 	}
 	s.tracer = tp.Tracer(instrumentationName, trace.WithSchemaURL(semconv.SchemaURL))
 	for i, name := range opNames {
-		s.spanNames[i] = name + " events"
+		s.spanNames[i] = name + " " + opTables[i]
 		s.spanOpts[i] = []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(
 				semconv.DBSystemNameSQLite,
 				semconv.DBOperationName(name),
-				semconv.DBCollectionName("events"),
+				semconv.DBCollectionName(opTables[i]),
 			),
 		}
 	}
@@ -834,7 +842,8 @@ func (s *Store) end(ctx context.Context, o op, begin time.Time, span trace.Span,
 
 // endSpan ends span, recording err unless it is nil or an answer rather
 // than a failure of the database: a version conflict, a deleted stream, a
-// duplicate event or an invalid append, which get error.type only.
+// duplicate event, an invalid append or snapshot, or a snapshot ahead of
+// its stream, which get error.type only.
 func endSpan(span trace.Span, err error) {
 	if err != nil && span.IsRecording() {
 		span.SetAttributes(semconv.ErrorType(err))
@@ -859,7 +868,8 @@ func isUniqueViolation(err error) bool {
 // isAnswer reports whether err is the store refusing a request, not failing.
 func isAnswer(err error) bool {
 	return errors.Is(err, eventstore.ErrVersionConflict) || errors.Is(err, eventstore.ErrStreamDeleted) ||
-		errors.Is(err, eventstore.ErrDuplicateEvent) || errors.Is(err, eventstore.ErrInvalidEvent)
+		errors.Is(err, eventstore.ErrDuplicateEvent) || errors.Is(err, eventstore.ErrInvalidEvent) ||
+		errors.Is(err, eventstore.ErrSnapshotAhead)
 }
 
 // ignoreDone drops sql.ErrTxDone, which Rollback returns after Commit or a

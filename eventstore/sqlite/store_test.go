@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -591,6 +592,15 @@ func TestTelemetry(t *testing.T) {
 	if _, err := s.Version(t.Context(), "s"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SaveSnapshot(t.Context(), eventstore.Snapshot{StreamID: "s", Version: 2, Type: "state"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(t.Context(), eventstore.Snapshot{StreamID: "s", Version: 3, Type: "state"}); !errors.Is(err, eventstore.ErrSnapshotAhead) {
+		t.Fatalf("SaveSnapshot(ahead) error = %v, want ErrSnapshotAhead", err)
+	}
+	if _, found, err := s.LoadSnapshot(t.Context(), "s"); err != nil || !found {
+		t.Fatalf("LoadSnapshot() = %v, %v, want a snapshot", found, err)
+	}
 	if err := s.DeleteStream(t.Context(), "s"); err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +613,9 @@ func TestTelemetry(t *testing.T) {
 	for _, sp := range spans {
 		names = append(names, sp.Name())
 	}
-	wantNames := []string{"append events", "append events", "append events", "read_stream events", "read_all events", "version events", "delete_stream events", "version events"}
+	wantNames := []string{"append events", "append events", "append events", "read_stream events", "read_all events", "version events",
+		"save_snapshot snapshots", "save_snapshot snapshots", "load_snapshot snapshots",
+		"delete_stream events", "version events"}
 	if diff := cmp.Diff(wantNames, names); diff != "" {
 		t.Errorf("span names mismatch (-want +got):\n%s", diff)
 	}
@@ -619,6 +631,27 @@ func TestTelemetry(t *testing.T) {
 	} {
 		if got := attrs[k].String(); got != want {
 			t.Errorf("conflict span %s = %q, want %q", k, got, want)
+		}
+	}
+	for i, want := range map[int]string{6: eventstore.OutcomeOK, 7: eventstore.OutcomeError, 8: eventstore.OutcomeOK} {
+		sp := spans[i]
+		attrs := map[attribute.Key]string{}
+		for _, kv := range sp.Attributes() {
+			attrs[kv.Key] = kv.Value.String()
+		}
+		for k, v := range map[attribute.Key]string{
+			"db.system.name":      "sqlite",
+			"db.collection.name":  "snapshots",
+			eventstore.StreamKey:  "s",
+			eventstore.OutcomeKey: want,
+		} {
+			if attrs[k] != v {
+				t.Errorf("span %d (%s) %s = %q, want %q", i, sp.Name(), k, attrs[k], v)
+			}
+		}
+		// A snapshot ahead of its stream is an answer, not a failure.
+		if sp.Status().Code == codes.Error {
+			t.Errorf("span %d (%s) status = %v, want unset", i, sp.Name(), sp.Status())
 		}
 	}
 
@@ -658,6 +691,9 @@ func TestTelemetry(t *testing.T) {
 		d + "/version/ok":                   1,
 		d + "/delete_stream/ok":             1,
 		d + "/version/error":                1,
+		d + "/save_snapshot/ok":             1,
+		d + "/save_snapshot/error":          1,
+		d + "/load_snapshot/ok":             1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics mismatch (-want +got):\n%s", diff)
