@@ -27,12 +27,14 @@ const (
 	// in seconds ("s"), with the attributes [NameKey] and [OutcomeKey].
 	QueryDurationMetricName = "cqrs.query.duration"
 	// ProjectionLagMetricName is an observable gauge of how far a
-	// projector is behind the head of the global log, in positions
-	// ("{event}"): the head position minus the checkpoint, with the
-	// attributes [ProjectionKey] and [ProjectionVersionKey]. On a backend
-	// whose positions are contiguous (SQLite) it is the number of events
-	// left to apply; on others (PostgreSQL) it is zero when caught up and
-	// otherwise an upper bound. Reported only with [ProjectorOptions.Head].
+	// projector is behind the head of the global log ("{event}"), with
+	// the attributes [ProjectionKey] and [ProjectionVersionKey]. When the
+	// Projector's Reader implements [eventstore.Counter] (both cairn
+	// backends do), it is the number of events after the checkpoint,
+	// counted up to a million. Otherwise, with [ProjectorOptions.Head], it
+	// is the head position minus the checkpoint: the number of events left
+	// on a backend whose positions are contiguous, an upper bound on
+	// others. Without either it is not reported.
 	ProjectionLagMetricName = "cqrs.projection.lag"
 	// ProjectionLagSecondsMetricName is an observable gauge of how old the
 	// read model is, in seconds ("s"): now minus the RecordedAt of the last

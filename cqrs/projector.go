@@ -336,13 +336,24 @@ func (p *Projector) setState(f func(*projectorState)) {
 	f(&p.state)
 }
 
+// maxCountedLag bounds the count of events behind a projection.
+const maxCountedLag = 1_000_000
+
 // observe reports the lag gauges.
-func (p *Projector) observe(_ context.Context, o metric.Observer) error {
+func (p *Projector) observe(ctx context.Context, o metric.Observer) error {
 	p.mu.Lock()
 	s := p.state
 	p.mu.Unlock()
 	opt := metric.WithAttributeSet(p.attrs)
-	if s.headKnown {
+	if c, ok := p.r.(eventstore.Counter); ok {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		n, err := c.CountAfter(ctx, s.checkpoint, maxCountedLag)
+		if err != nil {
+			return fmt.Errorf("cqrs: projection %s lag: %w", p.opts.Name, err)
+		}
+		o.ObserveInt64(p.lag, n, opt)
+	} else if s.headKnown {
 		o.ObserveInt64(p.lag, int64(max(s.head-s.checkpoint, 0)), opt)
 	}
 	switch {

@@ -216,12 +216,72 @@ func TestProjectorTracing(t *testing.T) {
 	}
 }
 
-// TestProjectorLagMetrics checks the gauges against a head ahead of the
-// checkpoint, then caught up.
-func TestProjectorLagMetrics(t *testing.T) {
+// readerOnly hides the eventstore.Counter of a store.
+type readerOnly struct{ eventstore.Reader }
+
+// gated applies events only when let through.
+type gated struct {
+	orders
+	gate chan struct{}
+}
+
+func (g gated) Apply(ctx context.Context, tx *sql.Tx, events []eventstore.RecordedEvent) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.orders.Apply(ctx, tx, events)
+}
+
+func lagGauge(t *testing.T, reader *sdkmetric.ManualReader) (int64, bool) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == ProjectionLagMetricName && len(g.DataPoints) == 1 {
+				return g.DataPoints[0].Value, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestProjectorLagCountsEvents: over a store that counts events, the lag
+// gauge is the number of events after the checkpoint.
+func TestProjectorLagCountsEvents(t *testing.T) {
 	db := openSQLite(t)
 	es := openEventStore(t)
-	last := appendN(t, es, "order-1", 4)
+	appendN(t, es, "order-1", 6)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	gate := make(chan struct{})
+	p, err := NewProjector(db, SQLite, es, gated{orders{version: 1, d: SQLite}, gate}, ProjectorOptions{Name: "orders", MeterProvider: mp, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, p)
+	waitFor(t, "lag 6 before any batch", func() bool { lag, ok := lagGauge(t, reader); return ok && lag == 6 })
+	gate <- struct{}{}
+	waitFor(t, "lag 4 after one batch of 2", func() bool { lag, ok := lagGauge(t, reader); return ok && lag == 4 })
+	close(gate)
+	waitFor(t, "lag 0", func() bool { lag, ok := lagGauge(t, reader); return ok && lag == 0 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProjectorLagMetrics checks the gauges against a head ahead of the
+// checkpoint, then caught up, over a reader that does not count events.
+func TestProjectorLagMetrics(t *testing.T) {
+	db := openSQLite(t)
+	store := openEventStore(t)
+	es := readerOnly{store}
+	last := appendN(t, store, "order-1", 4)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(context.Background())
