@@ -10,31 +10,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cairnhq/cairn/cqrs"
 	"github.com/cairnhq/cairn/messaging"
 )
-
-// Dialect is the SQL dialect of an [Inbox]'s database.
-type Dialect int
-
-// The dialects.
-const (
-	// SQLite is modernc.org/sqlite (driver "sqlite").
-	SQLite Dialect = iota + 1
-	// Postgres is PostgreSQL through pgx's database/sql driver
-	// (github.com/jackc/pgx/v5/stdlib, driver "pgx").
-	Postgres
-)
-
-// String returns "sqlite" or "postgres".
-func (d Dialect) String() string {
-	switch d {
-	case SQLite:
-		return "sqlite"
-	case Postgres:
-		return "postgres"
-	}
-	return fmt.Sprintf("Dialect(%d)", int(d))
-}
 
 // InboxTable is the table an [Inbox] keeps its message IDs in.
 const InboxTable = "cairn_inbox"
@@ -47,10 +25,12 @@ type Inbox struct {
 }
 
 // NewInbox returns the inbox of db, creating its table if it is missing.
-func NewInbox(ctx context.Context, db *sql.DB, d Dialect) (*Inbox, error) {
+// d is the database's dialect: cqrs.SQLite (modernc.org/sqlite) or
+// cqrs.Postgres (pgx's database/sql driver), as for a read model.
+func NewInbox(ctx context.Context, db *sql.DB, d cqrs.Dialect) (*Inbox, error) {
 	i := &Inbox{db: db}
 	switch d {
-	case SQLite:
+	case cqrs.SQLite:
 		i.create = `CREATE TABLE IF NOT EXISTS ` + InboxTable + ` (
 	consumer     TEXT    NOT NULL,
 	message_id   TEXT    NOT NULL,
@@ -59,7 +39,7 @@ func NewInbox(ctx context.Context, db *sql.DB, d Dialect) (*Inbox, error) {
 ) WITHOUT ROWID`
 		i.claim = `INSERT INTO ` + InboxTable + ` (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
 		i.prune = `DELETE FROM ` + InboxTable + ` WHERE processed_at < ?`
-	case Postgres:
+	case cqrs.Postgres:
 		i.create = `CREATE TABLE IF NOT EXISTS ` + InboxTable + ` (
 	consumer     text   NOT NULL,
 	message_id   text   NOT NULL,

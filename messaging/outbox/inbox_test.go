@@ -16,22 +16,23 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"github.com/cairnhq/cairn/cqrs"
 	"github.com/cairnhq/cairn/internal/testenv"
 	"github.com/cairnhq/cairn/messaging"
 )
 
 // inboxDBs returns an empty database of each dialect: SQLite in a temp
 // dir, and a schema of its own on the machine's PostgreSQL.
-func inboxDBs(t *testing.T) map[Dialect]*sql.DB {
+func inboxDBs(t *testing.T) map[cqrs.Dialect]*sql.DB {
 	t.Helper()
-	out := make(map[Dialect]*sql.DB)
+	out := make(map[cqrs.Dialect]*sql.DB)
 	lite, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "inbox.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lite.SetMaxOpenConns(1)
 	t.Cleanup(func() { _ = lite.Close() })
-	out[SQLite] = lite
+	out[cqrs.SQLite] = lite
 
 	url := testenv.Require(t, testenv.Postgres)
 	if url == "" {
@@ -58,7 +59,7 @@ func inboxDBs(t *testing.T) map[Dialect]*sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pg.Close() })
-	out[Postgres] = pg
+	out[cqrs.Postgres] = pg
 	return out
 }
 
@@ -77,7 +78,7 @@ func TestInboxHandlesEachMessageOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			q := "INSERT INTO effects (id) VALUES (?)"
-			if d == Postgres {
+			if d == cqrs.Postgres {
 				q = "INSERT INTO effects (id) VALUES ($1)"
 			}
 			var calls atomic.Int32
@@ -173,7 +174,7 @@ func TestInboxConcurrentDuplicates(t *testing.T) {
 }
 
 func TestNewInboxUnknownDialect(t *testing.T) {
-	if _, err := NewInbox(t.Context(), nil, Dialect(9)); err == nil || !strings.Contains(err.Error(), "Dialect(9)") {
+	if _, err := NewInbox(t.Context(), nil, cqrs.Dialect(9)); err == nil || !strings.Contains(err.Error(), "Dialect(9)") {
 		t.Errorf("NewInbox(Dialect(9)) = %v, want an error naming it", err)
 	}
 }

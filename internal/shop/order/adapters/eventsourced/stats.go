@@ -39,12 +39,11 @@ var _ app.StatsReader = (*CustomerStats)(nil)
 // write and read through read (the same *sql.DB, or a writer and a reader
 // pool on one SQLite file), creating its tables if missing.
 func NewCustomerStats(ctx context.Context, write, read *sql.DB, d cqrs.Dialect, tp trace.TracerProvider) (*CustomerStats, error) {
-	od := outbox.SQLite
 	latest := "max"
 	if d == cqrs.Postgres {
-		od, latest = outbox.Postgres, "greatest"
+		latest = "greatest"
 	}
-	in, err := outbox.NewInbox(ctx, write, od)
+	in, err := outbox.NewInbox(ctx, write, d)
 	if err != nil {
 		return nil, err
 	}
