@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cairnhq/cairn/messaging"
 	"github.com/cairnhq/cairn/messaging/internal/instrument"
@@ -120,6 +121,25 @@ func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfi
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 
+	// The consumer lag: messages not yet delivered to the group, and
+	// delivered but not acknowledged.
+	sub.lag, err = s.in.RegisterLag(cfg.Subject, cfg.Group, func(ctx context.Context) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		info, err := s.js.Consumer(ctx, stream, sub.ccfg.Durable)
+		if err != nil {
+			return 0, fmt.Errorf("natsjs: lag of group %q on %q: %w", cfg.Group, cfg.Subject, err)
+		}
+		ci := info.CachedInfo()
+		return int64(ci.NumPending) + int64(ci.NumAckPending), nil
+	})
+	if err != nil {
+		sub.cancel()
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("natsjs: subscribe to %q: lag gauge: %w", cfg.Subject, err)
+	}
 	go sub.run(runCtx, cons)
 	return sub, nil
 }
@@ -160,6 +180,7 @@ type subscription struct {
 	ccfg   jetstream.ConsumerConfig
 	cancel context.CancelFunc
 	done   chan struct{}
+	lag    metric.Registration
 }
 
 // Close stops delivery and waits for the running handler to return. A
@@ -168,6 +189,9 @@ type subscription struct {
 func (sub *subscription) Close() error {
 	sub.cancel()
 	<-sub.done
+	if sub.lag != nil {
+		_ = sub.lag.Unregister()
+	}
 	sub.parent.mu.Lock()
 	delete(sub.parent.subs, sub)
 	sub.parent.mu.Unlock()

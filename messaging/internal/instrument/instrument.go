@@ -26,6 +26,7 @@ const (
 	ProcessDuration   = "messaging.process.duration"
 	DeadLettersMetric = "cairn.messaging.dead_letters"
 	RedeliveryMetric  = "cairn.messaging.redeliveries"
+	LagMetric         = "cairn.messaging.consumer.lag"
 )
 
 const traceparent = "traceparent"
@@ -47,6 +48,8 @@ const (
 // Instruments reports one transport's telemetry.
 type Instruments struct {
 	system     string
+	meter      metric.Meter
+	lag        metric.Int64ObservableGauge
 	tracer     trace.Tracer
 	sent       metric.Int64Counter
 	consumed   metric.Int64Counter
@@ -67,7 +70,7 @@ func New(system, scope string, tp trace.TracerProvider, mp metric.MeterProvider)
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(scope)
-	in := &Instruments{system: system, tracer: tp.Tracer(scope)}
+	in := &Instruments{system: system, tracer: tp.Tracer(scope), meter: m}
 	// Errors from instrument creation only come from bad names, which are
 	// constants here; the no-op instrument returned with them is fine.
 	in.sent, _ = m.Int64Counter(SentMetric, metric.WithUnit("{message}"),
@@ -84,7 +87,25 @@ func New(system, scope string, tp trace.TracerProvider, mp metric.MeterProvider)
 		metric.WithDescription("Messages moved to a dead-letter subject."))
 	in.redeliver, _ = m.Int64Counter(RedeliveryMetric, metric.WithUnit("{message}"),
 		metric.WithDescription("Messages handed back for redelivery after a handler error."))
+	in.lag, _ = m.Int64ObservableGauge(LagMetric, metric.WithUnit("{message}"),
+		metric.WithDescription("Messages of a subscription's subject not yet acknowledged by its group: not yet delivered, or delivered and in progress."))
 	return in
+}
+
+// RegisterLag reports lag, at each collection, as the consumer lag of
+// group on subject. Unregister the returned registration when the
+// subscription closes. An error of lag is returned to the SDK, which
+// reports it and skips the measurement.
+func (in *Instruments) RegisterLag(subject, group string, lag func(context.Context) (int64, error)) (metric.Registration, error) {
+	set := metric.WithAttributes(SystemKey.String(in.system), DestinationKey.String(subject), GroupKey.String(group))
+	return in.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		n, err := lag(ctx)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(in.lag, n, set)
+		return nil
+	}, in.lag)
 }
 
 // StartPublish starts the producer span of publishing m and stamps m's
