@@ -21,7 +21,9 @@ func roundTrip(t *testing.T, b *Bus) {
 	ctx := t.Context()
 	id := "shopbus-" + time.Now().Format("150405.000000000")
 	got := make(chan messaging.Delivery, 1)
-	sub, err := b.Subscriber.Subscribe(ctx, messaging.SubscribeConfig{Subject: "events.shopbus.test", Group: id}, func(_ context.Context, d messaging.Delivery) error {
+	// One group for every run, so that runs on the machine's NATS leave
+	// one durable consumer behind, not one each.
+	sub, err := b.Subscriber.Subscribe(ctx, messaging.SubscribeConfig{Subject: "events.shopbus.test", Group: "shopbus-test"}, func(_ context.Context, d messaging.Delivery) error {
 		if d.ID == id {
 			select {
 			case got <- d:
