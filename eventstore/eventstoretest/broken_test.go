@@ -178,6 +178,18 @@ func (s lossyStore) ReadAll(ctx context.Context, after eventstore.Position, limi
 	return page, err
 }
 
+// schemaLosingStore forgets the schema version of the events it stores:
+// they all read back as version 1.
+type schemaLosingStore struct{ eventstore.Store }
+
+func (s schemaLosingStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.Event) (eventstore.AppendResult, error) {
+	events = slices.Clone(events)
+	for i := range events {
+		events[i].SchemaVersion = 1
+	}
+	return s.Store.Append(ctx, stream, expected, events...)
+}
+
 // ctxIgnoringStore ignores the context of Version and DeleteStream.
 type ctxIgnoringStore struct{ eventstore.Store }
 
@@ -313,6 +325,7 @@ func TestChecksFail(t *testing.T) {
 		{"AppendReadRoundTrip", func(t *testing.T) eventstore.Store { return localTimeStore{mem(t)} }},
 		{"AppendReadRoundTrip", func(t *testing.T) eventstore.Store { return lossyStore{mem(t)} }},
 		{"ContextCancellation", func(t *testing.T) eventstore.Store { return ctxIgnoringStore{mem(t)} }},
+		{"Upcasting", func(t *testing.T) eventstore.Store { return schemaLosingStore{mem(t)} }},
 		{"DeleteStream", func(t *testing.T) eventstore.Store { return &purgingStore{Store: mem(t), gone: map[string]bool{}} }},
 	}
 	for _, tc := range tests {

@@ -51,6 +51,7 @@ func Checks() []Check {
 		{"MaxAppendEvents", checkMaxAppendEvents},
 		{"ContextCancellation", checkContextCancellation},
 		{"Snapshots", checkSnapshots},
+		{"Upcasting", checkUpcasting},
 		{"Checkpoints", checkCheckpoints},
 		{"Shredding", checkShredding},
 	}
