@@ -61,3 +61,27 @@ func TestMigrateSnapshots(t *testing.T) {
 		}
 	}
 }
+
+// TestWithSyncNormal: the option sets synchronous=NORMAL on the writer,
+// and the default is FULL.
+func TestWithSyncNormal(t *testing.T) {
+	for _, tc := range []struct {
+		opts []Option
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{nil, 2}, {[]Option{WithSyncNormal()}, 1}} {
+		s, err := Open(t.Context(), filepath.Join(t.TempDir(), "events.db"), tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := s.write.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("PRAGMA synchronous = %d, want %d", got, tc.want)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -197,8 +197,19 @@ const (
 type Option func(*options)
 
 type options struct {
-	tp trace.TracerProvider
-	mp metric.MeterProvider
+	tp         trace.TracerProvider
+	mp         metric.MeterProvider
+	syncNormal bool
+}
+
+// WithSyncNormal commits with synchronous=NORMAL instead of FULL: in WAL
+// mode, a commit then survives a crash of the process but not of the
+// machine (a power loss may roll back the last transactions), and costs no
+// fsync. It suits an embedded demo or a cache of events that another
+// system holds durably; the default, FULL, fsyncs the write-ahead log at
+// every commit.
+func WithSyncNormal() Option {
+	return func(o *options) { o.syncNormal = true }
 }
 
 // WithTracerProvider sets the TracerProvider of the store's spans. Default
@@ -277,7 +288,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeoutMillis)
 	var err error
-	s.write, err = sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	sync := "FULL"
+	if o.syncNormal {
+		sync = "NORMAL"
+	}
+	s.write, err = sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}

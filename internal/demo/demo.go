@@ -340,6 +340,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		Publisher:      d.bus.Publisher,
 		Subscriber:     d.bus.Subscriber,
 		DataDir:        d.dataDir,
+		RelaxedSync:    true, // a demo: no fsync per order (see order.Config)
 		TracerProvider: d.orderTel.TracerProvider(),
 		MeterProvider:  d.orderTel.MeterProvider(),
 		Logger:         d.orderTel.Logger(),

@@ -42,6 +42,12 @@ type Config struct {
 	// Notify wakes the relay before PollInterval; see
 	// [eventstore.SubscribeOptions.Notify].
 	Notify <-chan struct{}
+	// CheckpointInterval is how often, at most, the relay saves its
+	// position: after a batch once this long has passed since the last
+	// save, when it is idle, and when it stops. A relay that dies
+	// publishes again what it published since its last save. Zero means
+	// 1s; negative saves after every batch.
+	CheckpointInterval time.Duration
 	// Backoff is how long to wait after the attempt-th consecutive
 	// failure to read, publish or checkpoint. Nil means
 	// [messaging.DefaultBackoff].
@@ -128,6 +134,9 @@ func NewRelay(cfg Config) (*Relay, error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = messaging.DefaultBackoff
 	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Second
+	}
 	r := &Relay{cfg: cfg, cp: cp, log: cfg.Logger, name: attribute.String("cairn.outbox.name", cfg.Name)}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -203,8 +212,9 @@ func (r *Relay) Close() error {
 }
 
 // Run relays until ctx ends, and returns ctx.Err(). It loads the
-// checkpoint, then reads the log in batches, publishes each batch and
-// saves the position of its last event. A failure to read, publish or
+// checkpoint, then reads the log in batches and publishes each batch, and
+// saves its position every [Config.CheckpointInterval], when idle, and
+// when it stops. A failure to read, publish or
 // save is logged, counted and retried after the backoff, from the same
 // place: Run never skips an event and never publishes a stream's events
 // out of order. An event published but not yet checkpointed when the
@@ -224,7 +234,18 @@ func (r *Relay) Run(ctx context.Context) error {
 		return err
 	}
 	r.position.Store(int64(pos))
-	saved := pos
+	saved, savedAt := pos, time.Now()
+	defer func() {
+		// Save what was published before stopping, so that a restart
+		// publishes as little as possible again.
+		if pos != saved {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := r.cp.SaveCheckpoint(ctx, checkpointName(r.cfg.Name), pos); err != nil {
+				r.failed(ctx, "save_checkpoint", err)
+			}
+		}
+	}()
 
 	var timer *time.Timer
 	defer func() {
@@ -250,17 +271,17 @@ func (r *Relay) Run(ctx context.Context) error {
 			pos = events[len(events)-1].Position
 			r.position.Store(int64(pos))
 		}
-		if pos != saved {
-			// A failed save is retried with the next batch, or the next
-			// poll; meanwhile the broker has the events, and a restart
-			// publishes them again, which is allowed.
+		if pos != saved && (r.cfg.CheckpointInterval < 0 || len(events) == 0 || time.Since(savedAt) >= r.cfg.CheckpointInterval) {
+			// A failed save is retried later; meanwhile the broker has
+			// the events, and a restart publishes them again, which is
+			// allowed.
 			if err := r.cp.SaveCheckpoint(ctx, checkpointName(r.cfg.Name), pos); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				r.failed(ctx, "save_checkpoint", err)
 			} else {
-				saved = pos
+				saved, savedAt = pos, time.Now()
 			}
 		}
 		if len(events) == r.cfg.BatchSize {

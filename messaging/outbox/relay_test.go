@@ -334,3 +334,21 @@ func sumInt(rm metricdata.ResourceMetrics, name string) int64 {
 	}
 	return n
 }
+
+// TestRelaySavesItsCheckpointByInterval: a busy relay saves its position
+// at most every CheckpointInterval, and always when it stops.
+func TestRelaySavesItsCheckpointByInterval(t *testing.T) {
+	s := openStore(t)
+	b := newBroker()
+	appendInterleaved(t, s, "a", []string{"x", "y"}, 5)
+	r, stop := startRelay(t, Config{Name: "lazy", Store: s, Publisher: b, PollInterval: time.Hour, CheckpointInterval: time.Hour})
+	waitFor(t, "10 messages", func() bool { return len(b.messages()) >= 10 })
+	if cp, err := s.LoadCheckpoint(t.Context(), "outbox/lazy"); err != nil || cp != 0 {
+		t.Errorf("checkpoint while busy = %d, %v; want 0 (not saved before the interval)", cp, err)
+	}
+	last := r.Position()
+	stop()
+	if cp, err := s.LoadCheckpoint(t.Context(), "outbox/lazy"); err != nil || cp != last {
+		t.Errorf("checkpoint after stop = %d, %v; want %d", cp, err, last)
+	}
+}

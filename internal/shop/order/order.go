@@ -48,6 +48,11 @@ type Config struct {
 	// orders-read.db (the read model) unless ReadDB is set. Empty selects
 	// private in-memory databases that live as long as the Service.
 	DataDir string
+	// RelaxedSync, with the SQLite event store, commits with
+	// synchronous=NORMAL: an order survives a crash of the process but a
+	// power loss may lose the last ones, and a commit costs no fsync. The
+	// demo sets it; the default is a fsync per commit.
+	RelaxedSync bool
 	// Events, if set, is the event store to use instead of SQLite, such
 	// as eventstore/postgres. The caller closes it after the Service.
 	Events eventstore.Store
@@ -139,7 +144,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			}
 			path = filepath.Join(cfg.DataDir, "events.db")
 		}
-		store, err := esqlite.Open(ctx, path, esqlite.WithTracerProvider(tp), esqlite.WithMeterProvider(cfg.MeterProvider))
+		opts := []esqlite.Option{esqlite.WithTracerProvider(tp), esqlite.WithMeterProvider(cfg.MeterProvider)}
+		if cfg.RelaxedSync {
+			opts = append(opts, esqlite.WithSyncNormal())
+		}
+		store, err := esqlite.Open(ctx, path, opts...)
 		if err != nil {
 			return nil, err
 		}
