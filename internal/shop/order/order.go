@@ -197,7 +197,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		if err != nil {
 			return nil, err
 		}
-		sub, err := cfg.Subscriber.Subscribe(bg, messaging.SubscribeConfig{Subject: outbox.DefaultSubject(eventstore.RecordedEvent{Event: eventstore.Event{Type: eventsourced.EventPlaced}}), Group: eventsourced.StatsConsumer}, cs.Handler())
+		sub, err := cfg.Subscriber.Subscribe(bg, messaging.SubscribeConfig{Subject: eventsourced.SubjectPlaced, Group: eventsourced.StatsConsumer}, cs.Handler())
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to order events: %w", err)
 		}

@@ -26,6 +26,10 @@ const (
 	EventPlaced = "order.placed"
 )
 
+// SubjectPlaced is the bus subject of [EventPlaced] events, as the outbox
+// relay names it (outbox.DefaultSubject).
+const SubjectPlaced = "events." + EventPlaced
+
 // StreamPrefix prefixes the ID of an order's stream: "order-" + order ID.
 const StreamPrefix = "order-"
 

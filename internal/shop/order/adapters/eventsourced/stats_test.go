@@ -31,7 +31,10 @@ func TestCustomerStatsFromTheBus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			subject := outbox.DefaultSubject(eventstore.RecordedEvent{Event: eventstore.Event{Type: EventPlaced}})
+			subject := SubjectPlaced
+			if got := outbox.DefaultSubject(eventstore.RecordedEvent{Event: eventstore.Event{Type: EventPlaced}}); got != subject {
+				t.Fatalf("the relay publishes order.placed to %q, not to SubjectPlaced %q", got, subject)
+			}
 			s, err := sub.Subscribe(ctx, messaging.SubscribeConfig{Subject: subject, Group: StatsConsumer,
 				Backoff: func(int) time.Duration { return time.Millisecond }}, stats.Handler())
 			if err != nil {
