@@ -134,3 +134,13 @@ func (g *group) release(p *pending, delay time.Duration) {
 	}
 	g.signal()
 }
+
+// lag returns the messages of s that g has not acknowledged: those of the
+// log it has not taken yet, and those it took and holds pending (in a
+// handler, ready, delayed or queued behind their key's head). Messages
+// trimmed before g read them are not counted. s.mu must be held.
+func (g *group) lag(s *subject) int64 {
+	end := s.first + uint64(len(s.log)) // sequence of the next message published
+	untaken := end - max(g.next, s.first)
+	return int64(untaken) + int64(g.pending)
+}

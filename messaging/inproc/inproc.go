@@ -85,6 +85,14 @@ func (p *Publisher) Close() error {
 }
 
 // Subscriber consumes from a [Broker]. It is safe for concurrent use.
+//
+// Each open subscription reports the gauge cairn.messaging.consumer.lag
+// ("cairn.messaging.consumer.lag") of its subject and group: the messages of the
+// subject kept by the broker that the group has not acknowledged, that is
+// the ones not yet taken by a member plus the ones taken and not yet
+// acknowledged (being handled, waiting for redelivery, or queued behind
+// an earlier message of their key). Messages trimmed before the group
+// read them are not counted. Members of one group report the same value.
 type Subscriber struct {
 	b  *Broker
 	in *instrument.Instruments
@@ -106,7 +114,8 @@ func NewSubscriber(b *Broker, opts Options) *Subscriber {
 // Subscribe starts one goroutine that delivers the messages of cfg.Subject
 // to h, one at a time, as a member of cfg.Group; the members of a group
 // share its messages. The goroutine ends when the subscription is closed
-// or ctx ends. A panic in h is not recovered. Subscribe returns an error wrapping
+// or ctx ends; until then the subscription reports the group's consumer
+// lag (see [Subscriber]). A panic in h is not recovered. Subscribe returns an error wrapping
 // [messaging.ErrInvalidConfig] for a wrong cfg or a nil h, and
 // [messaging.ErrClosed] after Close.
 func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfig, h messaging.Handler) (messaging.Subscription, error) {
@@ -129,6 +138,16 @@ func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfi
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	sub := &subscription{owner: s, subj: subj, g: g, cfg: cfg, h: h, ctx: sctx, cancel: cancel}
+	reg, err := s.in.RegisterLag(cfg.Subject, cfg.Group, func(context.Context) (int64, error) {
+		subj.mu.Lock()
+		defer subj.mu.Unlock()
+		return g.lag(subj), nil
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("inproc: subscribe to %q: lag gauge: %w", cfg.Subject, err)
+	}
+	sub.unregister = sync.OnceFunc(func() { _ = reg.Unregister() })
 	s.subs[sub] = struct{}{}
 	sub.wg.Add(1)
 	go sub.run()
@@ -162,20 +181,25 @@ type subscription struct {
 	ctx    context.Context // ends when the subscription closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// unregister stops the lag gauge; it may be called more than once.
+	unregister func()
 }
 
 // Close stops delivery and waits for a running handler to return; the
 // message it was handling, if not acknowledged, goes back to the group at
-// once. It always returns nil.
+// once. It stops the subscription's lag gauge. It always returns nil.
 func (sub *subscription) Close() error {
 	sub.cancel()
 	sub.wg.Wait()
+	sub.unregister()
 	return nil
 }
 
 // run delivers messages until the subscription's context ends.
 func (sub *subscription) run() {
 	defer func() {
+		// A subscription ended by its context stops reporting too.
+		sub.unregister()
 		sub.owner.mu.Lock()
 		delete(sub.owner.subs, sub)
 		sub.owner.mu.Unlock()

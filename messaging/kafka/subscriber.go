@@ -25,6 +25,21 @@ const commitTimeout = 10 * time.Second
 // subscription: a record whose subscription closed or crashed before its
 // outcome is consumed again by the group's next owner of its partition,
 // with Attempt 1 again, since Kafka keeps no delivery count.
+//
+// Each open subscription reports the gauge cairn.messaging.consumer.lag
+// ("cairn.messaging.consumer.lag") of its topic and group, computed without an
+// admin client: the sum, over the partitions it has fetched from and
+// still owns, of the partition's high watermark minus the offset of the
+// next record to handle. The high watermark is the one carried by the
+// latest fetch of the partition the subscription has polled, so records
+// produced since then count only once a fetch of them is polled; the next
+// record to handle is the one after the last record that got its outcome
+// (acknowledged or dead-lettered), and the record being handled is not
+// handled yet. A partition counts from its first polled fetch: before it,
+// and after it is revoked or lost, it adds nothing. Offsets without a
+// deliverable record (transaction markers, aborted records) count until a
+// later record is handled. Other members of the group report their own
+// partitions.
 type Subscriber struct {
 	seeds []string
 	opts  Options
@@ -49,7 +64,8 @@ func NewSubscriber(seeds []string, opts Options) *Subscriber {
 // [messaging.ErrClosed] after Close. The group starts at the earliest
 // offset when it has no committed offset. Records are read with the
 // read_committed isolation level, so aborted transactional records are
-// never delivered.
+// never delivered. Until it is closed, the subscription reports its
+// consumer lag (see [Subscriber]).
 func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfig, h messaging.Handler) (messaging.Subscription, error) {
 	cfg, err := cfg.Normalize()
 	if err != nil {
@@ -73,6 +89,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfi
 		in:      s.in,
 		maxSize: s.opts.maxSize(),
 		handled: make(map[string]map[int32]kgo.EpochOffset),
+		parts:   make(map[string]map[int32]*partLag),
 		done:    make(chan struct{}),
 		parent:  s,
 	}
@@ -94,6 +111,14 @@ func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfi
 		return nil, fmt.Errorf("kafka: subscribe to %q as group %q: %w", cfg.Subject, cfg.Group, err)
 	}
 	sub.cl = cl
+	reg, err := s.in.RegisterLag(cfg.Subject, cfg.Group, func(context.Context) (int64, error) {
+		return sub.lag(), nil
+	})
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka: subscribe to %q as group %q: lag gauge: %w", cfg.Subject, cfg.Group, err)
+	}
+	sub.unregister = sync.OnceFunc(func() { _ = reg.Unregister() })
 	var sctx context.Context
 	sctx, sub.cancel = context.WithCancel(ctx)
 	s.subs[sub] = struct{}{}
@@ -125,8 +150,8 @@ func (s *Subscriber) remove(sub *subscription) {
 
 // subscription is one consumer-group member.
 //
-// Lock order: mu is taken alone; the callbacks revoked and lost run on the
-// client's goroutines and take mu.
+// Lock order: mu, then lagMu; lagMu is never held while taking mu. The
+// callbacks revoked and lost run on the client's goroutines and take both.
 type subscription struct {
 	cfg     messaging.SubscribeConfig
 	h       messaging.Handler
@@ -136,16 +161,31 @@ type subscription struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	parent  *Subscriber
+	// unregister stops the lag gauge; it may be called more than once.
+	unregister func()
 
 	mu      sync.Mutex
 	handled map[string]map[int32]kgo.EpochOffset // next offsets to commit
+
+	// lagMu guards parts, apart from mu so that the gauge does not wait
+	// for a commit.
+	lagMu sync.Mutex
+	parts map[string]map[int32]*partLag // partitions fetched and owned
+}
+
+// partLag is what the lag gauge knows of one partition.
+type partLag struct {
+	hwm  int64 // high watermark of the latest polled fetch
+	next int64 // offset of the next record to handle
 }
 
 // Close stops delivery, waits for a running handler, commits the offsets
-// of the records that were handled and leaves the group.
+// of the records that were handled and leaves the group. It stops the
+// subscription's lag gauge.
 func (sub *subscription) Close() error {
 	sub.cancel()
 	<-sub.done
+	sub.unregister()
 	sub.parent.remove(sub)
 	return nil
 }
@@ -153,6 +193,7 @@ func (sub *subscription) Close() error {
 // run polls and handles records until ctx ends, then commits and leaves.
 func (sub *subscription) run(ctx context.Context) {
 	defer close(sub.done)
+	defer sub.unregister() // also when ctx ends without Close
 	defer sub.cl.Close()
 	defer sub.cl.AllowRebalance()
 	for {
@@ -161,6 +202,7 @@ func (sub *subscription) run(ctx context.Context) {
 			break
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			sub.fetched(p)
 			for _, r := range p.Records {
 				if ctx.Err() != nil || !sub.handle(ctx, r) {
 					return
@@ -186,6 +228,50 @@ func (sub *subscription) mark(r *kgo.Record) {
 		sub.handled[r.Topic] = t
 	}
 	t[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+	sub.lagMu.Lock()
+	defer sub.lagMu.Unlock()
+	if pl := sub.parts[r.Topic][r.Partition]; pl != nil {
+		pl.next = r.Offset + 1
+	}
+}
+
+// fetched records the high watermark of a polled fetch of p and, on the
+// partition's first fetch with records, its first record as the next to
+// handle. A fetch that failed tells nothing.
+func (sub *subscription) fetched(p kgo.FetchTopicPartition) {
+	if p.Err != nil {
+		return
+	}
+	sub.lagMu.Lock()
+	defer sub.lagMu.Unlock()
+	pl := sub.parts[p.Topic][p.Partition]
+	if pl == nil {
+		if len(p.Records) == 0 {
+			return
+		}
+		pl = &partLag{next: p.Records[0].Offset}
+		t := sub.parts[p.Topic]
+		if t == nil {
+			t = make(map[int32]*partLag)
+			sub.parts[p.Topic] = t
+		}
+		t[p.Partition] = pl
+	}
+	pl.hwm = p.HighWatermark
+}
+
+// lag returns the records of the partitions fetched and owned that are
+// not handled yet, as of their latest polled fetch.
+func (sub *subscription) lag() int64 {
+	sub.lagMu.Lock()
+	defer sub.lagMu.Unlock()
+	var n int64
+	for _, t := range sub.parts {
+		for _, pl := range t {
+			n += max(pl.hwm-pl.next, 0)
+		}
+	}
+	return n
 }
 
 // commit commits the offsets of the records handled since the last
@@ -240,6 +326,16 @@ func (sub *subscription) lost(_ context.Context, _ *kgo.Client, lost map[string]
 }
 
 func (sub *subscription) forget(parts map[string][]int32) {
+	sub.lagMu.Lock()
+	defer sub.lagMu.Unlock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			delete(sub.parts[t], p)
+		}
+		if len(sub.parts[t]) == 0 {
+			delete(sub.parts, t)
+		}
+	}
 	for t, ps := range parts {
 		for _, p := range ps {
 			delete(sub.handled[t], p)

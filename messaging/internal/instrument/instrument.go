@@ -88,7 +88,7 @@ func New(system, scope string, tp trace.TracerProvider, mp metric.MeterProvider)
 	in.redeliver, _ = m.Int64Counter(RedeliveryMetric, metric.WithUnit("{message}"),
 		metric.WithDescription("Messages handed back for redelivery after a handler error."))
 	in.lag, _ = m.Int64ObservableGauge(LagMetric, metric.WithUnit("{message}"),
-		metric.WithDescription("Messages of a subscription's subject not yet acknowledged by its group: not yet delivered, or delivered and in progress."))
+		metric.WithDescription("Messages of a subscription's subject not yet acknowledged: not yet delivered, or delivered and in progress. A Kafka member counts its own partitions."))
 	return in
 }
 
