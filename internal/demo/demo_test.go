@@ -99,7 +99,7 @@ func findPlacedOrderTrace(t *testing.T, consoleURL string) string {
 				continue
 			}
 			server, ok := byID[cmd.ParentSpanID]
-			if !ok || server.Service != "order" || server.Kind != "server" {
+			if !ok || server.Service != "order" || server.Kind != "server" || server.Name != "POST /orders" {
 				continue
 			}
 			client, ok := byID[server.ParentSpanID]

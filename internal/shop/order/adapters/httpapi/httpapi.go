@@ -169,9 +169,16 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 
 // handle registers fn under pattern, adapting its error return.
 func (a *api) handle(mux *http.ServeMux, pattern string, fn handlerFunc) {
-	_, route, _ := strings.Cut(pattern, " ")
+	method, route, _ := strings.Cut(pattern, " ")
+	name := method + " " + route
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route))
+		// Name the server span here, where the route is known: a
+		// middleware between otelhttp and this mux (resiliencehttp, the
+		// degrade switch) passes a copy of the request, so otelhttp never
+		// sees the Pattern the mux sets.
+		span := trace.SpanFromContext(r.Context())
+		span.SetName(name)
+		span.SetAttributes(semconv.HTTPRoute(route))
 		if err := fn(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
