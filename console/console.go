@@ -17,6 +17,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"slices"
+	"sync/atomic"
 
 	webconsole "github.com/cairnhq/cairn/web/console"
 )
@@ -47,6 +50,22 @@ type Options struct {
 	// decompression; larger requests are answered 413. Default
 	// DefaultMaxBodyBytes (4 MiB).
 	MaxBodyBytes int64
+	// MaxInFlightExports bounds the exports, OTLP/HTTP and OTLP/gRPC
+	// together, handled at the same time. An export over the bound is
+	// refused at once, before its body is read: HTTP 429 with Retry-After: 1,
+	// or gRPC RESOURCE_EXHAUSTED with a RetryInfo of one second, which OTLP
+	// exporters retry. Refusals are counted in Stats.Shed. Default 4 ×
+	// GOMAXPROCS at the time New is called.
+	MaxInFlightExports int
+	// CORSAllowedOrigins lists the origins (such as
+	// "http://localhost:5173") whose browser pages may send OTLP/HTTP
+	// exports; "*" allows any origin. Default (nil or empty): any origin.
+	// Allowing any origin is acceptable for an ingestion endpoint: it only
+	// accepts telemetry and returns nothing but an export result, it uses
+	// no cookies or credentials, and it listens on loopback by default, so
+	// the worst a foreign page can do is add telemetry to a local,
+	// bounded, in-memory store.
+	CORSAllowedOrigins []string
 	// Logger receives the console's own diagnostics: rejected telemetry at
 	// warn level, failed requests at debug (client errors) or error (server
 	// errors) level. Default: a logger that discards everything.
@@ -64,6 +83,15 @@ type Console struct {
 	pages   *template.Template
 	otlpH   http.Handler
 	uiH     http.Handler
+
+	// inflight holds one token per export being handled; its capacity is
+	// Options.MaxInFlightExports.
+	inflight chan struct{}
+	shed     atomic.Uint64 // exports refused because inflight was full
+	// anyOrigin allows CORS requests from every origin; otherwise origins
+	// lists the allowed ones.
+	anyOrigin bool
+	origins   []string
 }
 
 // New returns an empty Console configured by opts.
@@ -80,6 +108,9 @@ func New(opts Options) *Console {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.MaxInFlightExports <= 0 {
+		opts.MaxInFlightExports = 4 * runtime.GOMAXPROCS(0)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -89,7 +120,10 @@ func New(opts Options) *Console {
 		maxBody: opts.MaxBodyBytes,
 		// The templates are embedded and covered by tests; failing to parse
 		// them is a build defect, not a run-time condition.
-		pages: template.Must(template.New("").Funcs(templateFuncs()).ParseFS(webconsole.FS, "templates/*.html")),
+		pages:     template.Must(template.New("").Funcs(templateFuncs()).ParseFS(webconsole.FS, "templates/*.html")),
+		inflight:  make(chan struct{}, opts.MaxInFlightExports),
+		anyOrigin: len(opts.CORSAllowedOrigins) == 0 || slices.Contains(opts.CORSAllowedOrigins, "*"),
+		origins:   slices.Clone(opts.CORSAllowedOrigins),
 	}
 	c.otlpH = c.newOTLPHandler()
 	c.uiH = c.newUIHandler()
@@ -97,15 +131,24 @@ func New(opts Options) *Console {
 }
 
 // OTLPHandler returns the OTLP/HTTP receiver. It serves POST /v1/traces,
-// /v1/logs and /v1/metrics with Content-Type application/x-protobuf,
-// optionally gzip-compressed (Content-Encoding: gzip), and answers 200
-// with the protobuf Export*ServiceResponse, whose partial_success counts
-// the items rejected as invalid. Failures are answered with a protobuf
-// google.rpc.Status naming the problem: 400 for a body that cannot be
-// decompressed or decoded, 404 for another path, 405 for another method,
-// 413 for a body larger than Options.MaxBodyBytes, 415 for another content
-// type (including OTLP/JSON, which this version does not accept) or
-// encoding.
+// /v1/logs and /v1/metrics with Content-Type application/x-protobuf or
+// application/json (OTLP/JSON: hex trace and span ids, enums as integers
+// or names, unknown fields ignored), optionally gzip-compressed
+// (Content-Encoding: gzip), and answers 200 with the Export*ServiceResponse
+// in the request's encoding, whose partial_success counts the items
+// rejected as invalid. The response body is gzip-compressed when the
+// request's Accept-Encoding allows gzip.
+//
+// Failures are answered with a google.rpc.Status, in the request's
+// encoding, naming the problem: 400 for a body that cannot be decompressed
+// or decoded (including an invalid hex id), 404 for another path, 405 for
+// another method, 413 for a body larger than Options.MaxBodyBytes, 415 for
+// another content type or encoding, 429 with Retry-After when more than
+// Options.MaxInFlightExports exports are in flight.
+//
+// Browser exporters are served CORS: OPTIONS preflights on the export
+// paths are answered 204, and responses to an allowed Origin (see
+// Options.CORSAllowedOrigins) carry Access-Control-Allow-Origin.
 //
 // Mount it at the root of its listener: it routes on the full path.
 func (c *Console) OTLPHandler() http.Handler { return c.otlpH }
@@ -131,7 +174,11 @@ func (c *Console) UIHandler() http.Handler { return c.uiH }
 
 // Stats returns the console's counters and current store sizes. It is safe
 // to call at any time from any goroutine.
-func (c *Console) Stats() Stats { return c.store.stats() }
+func (c *Console) Stats() Stats {
+	st := c.store.stats()
+	st.Shed = c.shed.Load()
+	return st
+}
 
 // staticFS returns the embedded static assets rooted at static/.
 func staticFS() fs.FS {

@@ -12,15 +12,16 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// fuzzExport posts body to path, plain and as gzip, and checks that the
-// console answers a defined status and can still serve what it stored.
-func fuzzExport(t *testing.T, c *Console, path string, body []byte) {
+// fuzzExport posts body to path as contentType, plain and as gzip, and
+// checks that the console answers a defined status and can still serve
+// what it stored.
+func fuzzExport(t *testing.T, c *Console, path, contentType string, body []byte) {
 	for _, enc := range []string{"", "gzip"} {
 		b := body
 		if enc == "gzip" {
 			b = gzipBytes(t, body)
 		}
-		rec := do(t, c.OTLPHandler(), http.MethodPost, path, protobufType, b, "Content-Encoding", enc)
+		rec := do(t, c.OTLPHandler(), http.MethodPost, path, contentType, b, "Content-Encoding", enc)
 		switch rec.Code {
 		case http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		default:
@@ -61,7 +62,7 @@ func FuzzTracesDecode(f *testing.F) {
 	// evictions, and the templates are parsed once.
 	c := New(Options{MaxSpans: 8, MaxBodyBytes: 1 << 16})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fuzzExport(t, c, "/v1/traces", body)
+		fuzzExport(t, c, "/v1/traces", protobufType, body)
 	})
 }
 
@@ -84,7 +85,7 @@ func FuzzLogsDecode(f *testing.F) {
 	// evictions, and the templates are parsed once.
 	c := New(Options{MaxLogs: 8, MaxBodyBytes: 1 << 16})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fuzzExport(t, c, "/v1/logs", body)
+		fuzzExport(t, c, "/v1/logs", protobufType, body)
 	})
 }
 
@@ -107,6 +108,39 @@ func FuzzMetricsDecode(f *testing.F) {
 	// evictions, and the templates are parsed once.
 	c := New(Options{MaxPoints: 8, MaxBodyBytes: 1 << 16})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fuzzExport(t, c, "/v1/metrics", body)
+		fuzzExport(t, c, "/v1/metrics", protobufType, body)
+	})
+}
+
+// The OTLP/JSON fuzz targets start from hand-written OTLP/JSON (hex ids,
+// integer enums, int64 as strings and numbers, unknown fields).
+
+func FuzzTracesJSONDecode(f *testing.F) {
+	f.Add([]byte(jsonTraces))
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`))
+	f.Add([]byte(`{}`))
+	c := New(Options{MaxSpans: 8, MaxBodyBytes: 1 << 16})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzExport(t, c, "/v1/traces", jsonType, body)
+	})
+}
+
+func FuzzLogsJSONDecode(f *testing.F) {
+	f.Add([]byte(jsonLogs))
+	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"kvlistValue":{"values":[{"key":"k","value":{"arrayValue":{"values":[{"intValue":"1"}]}}}]}}}]}]}]}`))
+	f.Add([]byte(`{}`))
+	c := New(Options{MaxLogs: 8, MaxBodyBytes: 1 << 16})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzExport(t, c, "/v1/logs", jsonType, body)
+	})
+}
+
+func FuzzMetricsJSONDecode(f *testing.F) {
+	f.Add([]byte(jsonMetrics))
+	f.Add([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"h","histogram":{"dataPoints":[{"count":"2","explicitBounds":[1],"bucketCounts":["1","1"]}]}}]}]}]}`))
+	f.Add([]byte(`{}`))
+	c := New(Options{MaxPoints: 8, MaxBodyBytes: 1 << 16})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzExport(t, c, "/v1/metrics", jsonType, body)
 	})
 }

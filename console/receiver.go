@@ -1,12 +1,16 @@
 package console
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cairnhq/cairn/problem"
@@ -17,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// protobufType is the only OTLP/HTTP content type the receiver accepts.
+// protobufType is the OTLP/HTTP binary protobuf content type.
 const protobufType = "application/x-protobuf"
 
 // gRPC status codes used in the google.rpc.Status body of OTLP error
@@ -29,6 +33,44 @@ const (
 	rpcUnimplemented     = 12
 	rpcInternal          = 13
 )
+
+// CORS settings of the OTLP/HTTP receiver.
+const (
+	corsMaxAge = "7200" // seconds; the most Chromium honours
+	// corsBaseHeaders are always allowed in a preflight.
+	corsBaseHeaders = "Content-Type, Content-Encoding"
+)
+
+// corsSafeHeaders are the request headers, lower-case, a preflight may ask
+// for besides corsBaseHeaders: content negotiation and trace context that
+// browser exporters send. Anything else is left out of the answer, so the
+// browser refuses it.
+var corsSafeHeaders = []string{
+	"accept", "accept-language", "content-language", "x-requested-with",
+	"traceparent", "tracestate", "baggage",
+}
+
+// exportPaths are the OTLP/HTTP export paths.
+var exportPaths = []string{"/v1/traces", "/v1/logs", "/v1/metrics"}
+
+// format is the encoding of an OTLP/HTTP request and its response.
+type format int
+
+const (
+	formatProtobuf format = iota
+	formatJSON
+)
+
+// requestFormat returns the encoding of r's body, and so of the response:
+// JSON when r's Content-Type says so, protobuf otherwise (including for
+// errors about an unsupported Content-Type).
+func requestFormat(r *http.Request) format {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == jsonType {
+		return formatJSON
+	}
+	return formatProtobuf
+}
 
 // newOTLPHandler routes the three OTLP/HTTP export paths.
 func (c *Console) newOTLPHandler() http.Handler {
@@ -42,29 +84,109 @@ func (c *Console) newOTLPHandler() http.Handler {
 	return mux
 }
 
-// otlp adapts an export handler: it answers errors with the status code and
-// a protobuf google.rpc.Status body naming the problem, as OTLP/HTTP
-// clients expect.
+// otlp adapts an export handler: it answers CORS preflights, sheds load
+// over the in-flight bound, and answers errors with the status code and a
+// google.rpc.Status body naming the problem, as OTLP/HTTP clients expect.
 func (c *Console) otlp(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
+		origin := r.Header.Get("Origin")
+		allowed := origin != "" && c.originAllowed(origin)
+		if allowed {
+			c.setAllowOrigin(w.Header(), origin)
+		}
+		isExport := slices.Contains(exportPaths, r.URL.Path)
+		var err error
+		switch {
+		case isExport && r.Method == http.MethodOptions:
+			err = c.preflight(w, r, origin, allowed)
+		case isExport && r.Method == http.MethodPost:
+			if !c.acquire() {
+				err = problem.Errorf(http.StatusTooManyRequests, "console: more than %d exports in flight; retry later", cap(c.inflight))
+				break
+			}
+			err = h(w, r)
+			c.release()
+		default:
+			err = h(w, r)
+		}
 		if err == nil {
 			return
 		}
 		he := problem.From(err)
 		problem.Log(c.log, slog.LevelDebug, r, he, err)
-		if he.Status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodPost)
+		switch he.Status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", "POST, OPTIONS")
+		case http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", "1")
 		}
-		body, merr := proto.Marshal(&spb.Status{Code: rpcCode(he.Status), Message: he.Detail})
-		if merr != nil {
+		st := &spb.Status{Code: rpcCode(he.Status), Message: he.Detail}
+		if werr := writeMessage(w, r, he.Status, st); werr != nil {
 			http.Error(w, he.Detail, he.Status)
-			return
 		}
-		w.Header().Set("Content-Type", protobufType)
-		w.WriteHeader(he.Status)
-		_, _ = w.Write(body)
 	})
+}
+
+// acquire takes an in-flight export slot without waiting, reporting
+// whether one was free; a refusal is counted in Stats.Shed. Every
+// successful acquire must be followed by one release.
+func (c *Console) acquire() bool {
+	select {
+	case c.inflight <- struct{}{}:
+		return true
+	default:
+		c.shed.Add(1)
+		return false
+	}
+}
+
+// release frees the slot taken by acquire.
+func (c *Console) release() { <-c.inflight }
+
+// originAllowed reports whether CORS requests from origin are allowed.
+func (c *Console) originAllowed(origin string) bool {
+	return c.anyOrigin || slices.Contains(c.origins, origin)
+}
+
+// setAllowOrigin sets Access-Control-Allow-Origin for an allowed origin.
+func (c *Console) setAllowOrigin(h http.Header, origin string) {
+	if c.anyOrigin {
+		h.Set("Access-Control-Allow-Origin", "*")
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+}
+
+// preflight answers an OPTIONS request on an export path: 204 with the
+// CORS headers for an allowed origin, 403 for another origin, and 204 with
+// Allow for an OPTIONS request that is not a CORS preflight.
+func (c *Console) preflight(w http.ResponseWriter, r *http.Request, origin string, allowed bool) error {
+	h := w.Header()
+	if origin == "" {
+		h.Set("Allow", "POST, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if !allowed {
+		return problem.Errorf(http.StatusForbidden, "console: origin %q is not in CORSAllowedOrigins", origin)
+	}
+	if m := r.Header.Get("Access-Control-Request-Method"); m != "" && m != http.MethodPost {
+		return problem.Errorf(http.StatusMethodNotAllowed, "console: CORS method %s not allowed; OTLP/HTTP exports use POST", m)
+	}
+	allow := corsBaseHeaders
+	for _, name := range strings.Split(r.Header.Get("Access-Control-Request-Headers"), ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if slices.Contains(corsSafeHeaders, name) {
+			allow += ", " + name
+		}
+	}
+	h.Set("Access-Control-Allow-Methods", http.MethodPost)
+	h.Set("Access-Control-Allow-Headers", allow)
+	h.Set("Access-Control-Max-Age", corsMaxAge)
+	h.Add("Vary", "Access-Control-Request-Headers")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func rpcCode(httpCode int) int32 {
@@ -73,7 +195,7 @@ func rpcCode(httpCode int) int32 {
 		return rpcNotFound
 	case http.StatusMethodNotAllowed:
 		return rpcUnimplemented
-	case http.StatusRequestEntityTooLarge:
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
 		return rpcResourceExhausted
 	}
 	if httpCode >= 500 {
@@ -87,17 +209,7 @@ func (c *Console) exportTraces(w http.ResponseWriter, r *http.Request) error {
 	if err := c.decode(w, r, &req); err != nil {
 		return err
 	}
-	spans, rej := convertTraces(&req)
-	c.store.addSpans(spans, rej.n)
-	resp := &coltracepb.ExportTraceServiceResponse{}
-	if rej.n > 0 {
-		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{
-			RejectedSpans: int64(rej.n),
-			ErrorMessage:  rej.message("spans"),
-		}
-		c.logRejected(r, rej.n, resp.PartialSuccess.ErrorMessage)
-	}
-	return writeProto(w, resp)
+	return writeMessage(w, r, http.StatusOK, c.consumeTraces(r.Context(), &req))
 }
 
 func (c *Console) exportLogs(w http.ResponseWriter, r *http.Request) error {
@@ -105,17 +217,7 @@ func (c *Console) exportLogs(w http.ResponseWriter, r *http.Request) error {
 	if err := c.decode(w, r, &req); err != nil {
 		return err
 	}
-	records, rej := convertLogs(&req)
-	c.store.addLogs(records, rej.n)
-	resp := &collogspb.ExportLogsServiceResponse{}
-	if rej.n > 0 {
-		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{
-			RejectedLogRecords: int64(rej.n),
-			ErrorMessage:       rej.message("log records"),
-		}
-		c.logRejected(r, rej.n, resp.PartialSuccess.ErrorMessage)
-	}
-	return writeProto(w, resp)
+	return writeMessage(w, r, http.StatusOK, c.consumeLogs(r.Context(), &req))
 }
 
 func (c *Console) exportMetrics(w http.ResponseWriter, r *http.Request) error {
@@ -123,7 +225,45 @@ func (c *Console) exportMetrics(w http.ResponseWriter, r *http.Request) error {
 	if err := c.decode(w, r, &req); err != nil {
 		return err
 	}
-	batches, rej := convertMetrics(&req)
+	return writeMessage(w, r, http.StatusOK, c.consumeMetrics(r.Context(), &req))
+}
+
+// consumeTraces converts and stores an export request, whether it came by
+// HTTP or gRPC, and returns the response to send.
+func (c *Console) consumeTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) *coltracepb.ExportTraceServiceResponse {
+	spans, rej := convertTraces(req)
+	c.store.addSpans(spans, rej.n)
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if rej.n > 0 {
+		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{
+			RejectedSpans: int64(rej.n),
+			ErrorMessage:  rej.message("spans"),
+		}
+		c.logRejected(ctx, "traces", rej.n, resp.PartialSuccess.ErrorMessage)
+	}
+	return resp
+}
+
+// consumeLogs converts and stores an export request, whether it came by
+// HTTP or gRPC, and returns the response to send.
+func (c *Console) consumeLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) *collogspb.ExportLogsServiceResponse {
+	records, rej := convertLogs(req)
+	c.store.addLogs(records, rej.n)
+	resp := &collogspb.ExportLogsServiceResponse{}
+	if rej.n > 0 {
+		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{
+			RejectedLogRecords: int64(rej.n),
+			ErrorMessage:       rej.message("log records"),
+		}
+		c.logRejected(ctx, "logs", rej.n, resp.PartialSuccess.ErrorMessage)
+	}
+	return resp
+}
+
+// consumeMetrics converts and stores an export request, whether it came by
+// HTTP or gRPC, and returns the response to send.
+func (c *Console) consumeMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) *colmetricspb.ExportMetricsServiceResponse {
+	batches, rej := convertMetrics(req)
 	c.store.addMetrics(batches, rej.n)
 	resp := &colmetricspb.ExportMetricsServiceResponse{}
 	if rej.n > 0 {
@@ -131,18 +271,19 @@ func (c *Console) exportMetrics(w http.ResponseWriter, r *http.Request) error {
 			RejectedDataPoints: int64(rej.n),
 			ErrorMessage:       rej.message("data points"),
 		}
-		c.logRejected(r, rej.n, resp.PartialSuccess.ErrorMessage)
+		c.logRejected(ctx, "metrics", rej.n, resp.PartialSuccess.ErrorMessage)
 	}
-	return writeProto(w, resp)
+	return resp
 }
 
-func (c *Console) logRejected(r *http.Request, n int, msg string) {
-	c.log.LogAttrs(r.Context(), slog.LevelWarn, "console: rejected telemetry",
-		slog.String("path", r.URL.Path), slog.Int("rejected", n), slog.String("reason", msg))
+func (c *Console) logRejected(ctx context.Context, signal string, n int, msg string) {
+	c.log.LogAttrs(ctx, slog.LevelWarn, "console: rejected telemetry",
+		slog.String("signal", signal), slog.Int("rejected", n), slog.String("reason", msg))
 }
 
 // decode checks the method and headers of an export request, reads its
-// body within the size limit and unmarshals it into msg.
+// body within the size limit and unmarshals it, as protobuf or OTLP/JSON
+// by its Content-Type, into msg.
 func (c *Console) decode(w http.ResponseWriter, r *http.Request, msg proto.Message) error {
 	if r.Method != http.MethodPost {
 		return problem.Errorf(http.StatusMethodNotAllowed, "console: method %s not allowed; OTLP/HTTP exports use POST", r.Method)
@@ -154,7 +295,12 @@ func (c *Console) decode(w http.ResponseWriter, r *http.Request, msg proto.Messa
 	if err != nil {
 		return err
 	}
-	if err := proto.Unmarshal(body, msg); err != nil {
+	if requestFormat(r) == formatJSON {
+		err = unmarshalOTLPJSON(body, msg)
+	} else {
+		err = proto.Unmarshal(body, msg)
+	}
+	if err != nil {
 		return &problem.Error{
 			Status: http.StatusBadRequest,
 			Detail: "console: decode " + string(msg.ProtoReflect().Descriptor().Name()) + ": " + err.Error(),
@@ -164,20 +310,19 @@ func (c *Console) decode(w http.ResponseWriter, r *http.Request, msg proto.Messa
 }
 
 func checkContentType(header string) error {
+	const accepted = protobufType + " or " + jsonType
 	if header == "" {
-		return problem.Errorf(http.StatusUnsupportedMediaType, "console: missing Content-Type; send %s", protobufType)
+		return problem.Errorf(http.StatusUnsupportedMediaType, "console: missing Content-Type; send %s", accepted)
 	}
 	mt, _, err := mime.ParseMediaType(header)
 	if err != nil {
-		return problem.Errorf(http.StatusUnsupportedMediaType, "console: bad Content-Type %q; send %s", header, protobufType)
+		return problem.Errorf(http.StatusUnsupportedMediaType, "console: bad Content-Type %q; send %s", header, accepted)
 	}
 	switch mt {
-	case protobufType:
+	case protobufType, jsonType:
 		return nil
-	case "application/json":
-		return problem.Errorf(http.StatusUnsupportedMediaType, "console: OTLP/JSON is not supported yet; send %s (set the exporter's protocol to http/protobuf)", protobufType)
 	}
-	return problem.Errorf(http.StatusUnsupportedMediaType, "console: unsupported Content-Type %q; send %s", mt, protobufType)
+	return problem.Errorf(http.StatusUnsupportedMediaType, "console: unsupported Content-Type %q; send %s", mt, accepted)
 }
 
 // readBody reads the request body, decompressing gzip, and fails with 413
@@ -220,13 +365,62 @@ func bodyError(err error, tooLarge *problem.Error, msg string) error {
 	return &problem.Error{Status: http.StatusBadRequest, Detail: msg + ": " + err.Error()}
 }
 
-// writeProto answers 200 with the protobuf encoding of m.
-func writeProto(w http.ResponseWriter, m proto.Message) error {
-	body, err := proto.Marshal(m)
+// writeMessage answers status with m encoded as the request was (protobuf
+// or OTLP/JSON), gzip-compressed when the request accepts gzip. It fails,
+// writing nothing, only when m cannot be encoded.
+func writeMessage(w http.ResponseWriter, r *http.Request, status int, m proto.Message) error {
+	var (
+		body []byte
+		err  error
+		ct   = protobufType
+	)
+	if requestFormat(r) == formatJSON {
+		body, err = marshalOTLPJSON(m)
+		ct = jsonType
+	} else {
+		body, err = proto.Marshal(m)
+	}
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", protobufType)
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		var buf bytes.Buffer
+		gz := gzip.NewWriter(&buf)
+		_, _ = gz.Write(body) // writes to a bytes.Buffer do not fail
+		_ = gz.Close()
+		body = buf.Bytes()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 	return nil
+}
+
+// acceptsGzip reports whether an Accept-Encoding header value allows gzip
+// (listed, or covered by "*", without q=0).
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "*" {
+			continue
+		}
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		if q > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1,10 +1,14 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -23,6 +27,7 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -165,7 +170,7 @@ func TestOTLPRequests(t *testing.T) {
 		{"too large after gunzip", "POST", "/v1/metrics", protobufType, "gzip", gzipBytes(t, big), 413, "exceeds 1024 bytes"},
 		{"GET", "GET", "/v1/traces", protobufType, "", nil, 405, "method GET not allowed"},
 		{"PUT", "PUT", "/v1/logs", protobufType, "", traces, 405, "use POST"},
-		{"JSON", "POST", "/v1/traces", "application/json", "", []byte("{}"), 415, "OTLP/JSON is not supported"},
+		{"xml", "POST", "/v1/traces", "application/xml", "", traces, 415, "send application/x-protobuf or application/json"},
 		{"text", "POST", "/v1/traces", "text/plain", "", traces, 415, `unsupported Content-Type "text/plain"`},
 		{"no content type", "POST", "/v1/traces", "", "", traces, 415, "missing Content-Type"},
 		{"brotli", "POST", "/v1/traces", protobufType, "br", traces, 415, "Content-Encoding"},
@@ -195,8 +200,8 @@ func TestOTLPRequests(t *testing.T) {
 			if !strings.HasPrefix(st.GetMessage(), "console: ") || !strings.Contains(st.GetMessage(), tt.wantMsg) {
 				t.Errorf("Status.Message = %q, want it to start with %q and contain %q", st.GetMessage(), "console: ", tt.wantMsg)
 			}
-			if tt.wantCode == 405 && rec.Header().Get("Allow") != "POST" {
-				t.Errorf("Allow = %q, want POST", rec.Header().Get("Allow"))
+			if tt.wantCode == 405 && rec.Header().Get("Allow") != "POST, OPTIONS" {
+				t.Errorf("Allow = %q, want POST, OPTIONS", rec.Header().Get("Allow"))
 			}
 		})
 	}
@@ -263,4 +268,142 @@ func TestOTLPResponses(t *testing.T) {
 	if st != want {
 		t.Errorf("Stats() = %+v, want %+v", st, want)
 	}
+}
+
+func TestGzipResponse(t *testing.T) {
+	c := New(Options{})
+	for _, tt := range []struct {
+		accept   string
+		wantGzip bool
+	}{{"gzip", true}, {"br, gzip;q=0.5", true}, {"*", true}, {"gzip;q=0", false}, {"", false}} {
+		t.Run(tt.accept, func(t *testing.T) {
+			rec := do(t, c.OTLPHandler(), http.MethodPost, "/v1/traces", jsonType,
+				[]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"x","traceId":"","spanId":""}]}]}]}`),
+				"Accept-Encoding", tt.accept)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("POST = %d %s, want 200", rec.Code, rec.Body)
+			}
+			body := rec.Body.Bytes()
+			if got := rec.Header().Get("Content-Encoding") == "gzip"; got != tt.wantGzip {
+				t.Fatalf("Accept-Encoding %q: Content-Encoding = %q, want gzip %v", tt.accept, rec.Header().Get("Content-Encoding"), tt.wantGzip)
+			}
+			if tt.wantGzip {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatalf("gzip.NewReader: %v", err)
+				}
+				if body, err = io.ReadAll(zr); err != nil {
+					t.Fatalf("read gzip response: %v", err)
+				}
+			}
+			var resp coltracepb.ExportTraceServiceResponse
+			if err := protojson.Unmarshal(body, &resp); err != nil || resp.GetPartialSuccess().GetRejectedSpans() != 1 {
+				t.Errorf("response %q: err %v, partial_success %v, want 1 rejected span", body, err, resp.GetPartialSuccess())
+			}
+		})
+	}
+}
+
+// blockingBody is a request body whose first Read signals started and
+// then waits for release, holding its export in flight.
+type blockingBody struct {
+	once             sync.Once
+	started, release chan struct{}
+}
+
+func (b *blockingBody) Read([]byte) (int, error) {
+	b.once.Do(func() { close(b.started) })
+	<-b.release
+	return 0, io.EOF
+}
+
+func TestLoadShedding(t *testing.T) {
+	c := New(Options{MaxInFlightExports: 1})
+	h := c.OTLPHandler()
+	body := &blockingBody{started: make(chan struct{}), release: make(chan struct{})}
+	held := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req := httptest.NewRequest(http.MethodPost, "/v1/traces", body)
+		req.Header.Set("Content-Type", protobufType)
+		h.ServeHTTP(held, req)
+	}()
+	<-body.started // the first export holds the only slot
+
+	for _, path := range []string{"/v1/traces", "/v1/logs", "/v1/metrics"} {
+		rec := do(t, h, http.MethodPost, path, protobufType, nil)
+		if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
+			t.Fatalf("POST %s while one export is in flight = %d, Retry-After %q; want 429, 1",
+				path, rec.Code, rec.Header().Get("Retry-After"))
+		}
+		var st spb.Status
+		if err := proto.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.GetCode() != rpcResourceExhausted {
+			t.Errorf("429 body = %v (err %v), want code RESOURCE_EXHAUSTED", &st, err)
+		}
+	}
+	if got := c.Stats().Shed; got != 3 {
+		t.Errorf("Stats().Shed = %d, want 3", got)
+	}
+	close(body.release)
+	<-done
+	if held.Code != http.StatusOK {
+		t.Errorf("held export = %d %s, want 200", held.Code, held.Body)
+	}
+	if rec := do(t, h, http.MethodPost, "/v1/traces", protobufType, nil); rec.Code != http.StatusOK {
+		t.Errorf("POST after the slot was freed = %d, want 200", rec.Code)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	preflight := func(h http.Handler, origin, reqHeaders string) *httptest.ResponseRecorder {
+		return do(t, h, http.MethodOptions, "/v1/logs", "", nil,
+			"Origin", origin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", reqHeaders)
+	}
+	t.Run("any origin", func(t *testing.T) {
+		h := New(Options{}).OTLPHandler()
+		rec := preflight(h, "http://app.example", "content-type, traceparent, x-secret")
+		if rec.Code != http.StatusNoContent {
+			t.Fatalf("preflight = %d %s, want 204", rec.Code, rec.Body)
+		}
+		hd := rec.Header()
+		if hd.Get("Access-Control-Allow-Origin") != "*" || hd.Get("Access-Control-Allow-Methods") != "POST" || hd.Get("Access-Control-Max-Age") == "" {
+			t.Errorf("preflight headers = %v, want Allow-Origin *, Allow-Methods POST and a Max-Age", hd)
+		}
+		allow := hd.Get("Access-Control-Allow-Headers")
+		for _, want := range []string{"Content-Type", "Content-Encoding", "traceparent"} {
+			if !strings.Contains(allow, want) {
+				t.Errorf("Access-Control-Allow-Headers = %q, want it to contain %q", allow, want)
+			}
+		}
+		if strings.Contains(allow, "x-secret") {
+			t.Errorf("Access-Control-Allow-Headers = %q allows x-secret, which is not on the safe list", allow)
+		}
+		rec = do(t, h, http.MethodPost, "/v1/logs", protobufType, nil, "Origin", "http://app.example")
+		if rec.Code != http.StatusOK || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("POST with Origin = %d, Allow-Origin %q; want 200, *", rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("listed origins", func(t *testing.T) {
+		h := New(Options{CORSAllowedOrigins: []string{"http://a.example"}}).OTLPHandler()
+		rec := preflight(h, "http://a.example", "")
+		if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "http://a.example" {
+			t.Errorf("preflight from listed origin = %d, Allow-Origin %q; want 204, http://a.example", rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+		rec = preflight(h, "http://b.example", "")
+		if rec.Code != http.StatusForbidden || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight from other origin = %d, Allow-Origin %q; want 403 without it", rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+		// Error responses carry the header too, so the page can read them.
+		rec = do(t, h, http.MethodPost, "/v1/logs", "text/plain", nil, "Origin", "http://a.example")
+		if rec.Code != http.StatusUnsupportedMediaType || rec.Header().Get("Access-Control-Allow-Origin") != "http://a.example" {
+			t.Errorf("failed POST from listed origin = %d, Allow-Origin %q; want 415, http://a.example", rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("plain OPTIONS", func(t *testing.T) {
+		rec := do(t, New(Options{}).OTLPHandler(), http.MethodOptions, "/v1/traces", "", nil)
+		if rec.Code != http.StatusNoContent || rec.Header().Get("Allow") != "POST, OPTIONS" {
+			t.Errorf("OPTIONS without Origin = %d, Allow %q; want 204, POST, OPTIONS", rec.Code, rec.Header().Get("Allow"))
+		}
+	})
 }

@@ -16,6 +16,10 @@ type Stats struct {
 	Traces       int         `json:"traces"`        // traces currently stored
 	MetricSeries int         `json:"metric_series"` // (service, metric name) series currently stored
 	Services     int         `json:"services"`      // services with stored telemetry of any signal
+	// Shed counts exports, OTLP/HTTP and OTLP/gRPC, refused unread because
+	// Options.MaxInFlightExports were already in flight; their items are
+	// not in any Received count.
+	Shed uint64 `json:"shed"`
 }
 
 // SignalStats counts the items of one signal: spans, log records or metric

@@ -4,6 +4,7 @@
 //
 //	cairn demo [flags]            run the whole shop in one process with its console
 //	cairn serve order [flags]     run the order service alone, on PostgreSQL and NATS
+//	cairn console [flags]         run the observability console alone (OTLP/HTTP and gRPC)
 //	cairn version                 print the version
 //
 // Run `cairn demo -h` for the demo's flags.
@@ -38,9 +39,10 @@ const usage = `cairn runs the cairn reference system.
 Usage:
   cairn demo [flags]          run the shop, its load and its console in one process
   cairn serve order [flags]   run the order service alone (PostgreSQL or SQLite, NATS)
+  cairn console [flags]       run the console alone: point any OpenTelemetry SDK at it
   cairn version               print the version
 
-Run "cairn demo -h" or "cairn serve order -h" for their flags.
+Run "cairn demo -h", "cairn serve order -h" or "cairn console -h" for their flags.
 `
 
 // run executes one subcommand and returns the process's exit code: 0 on
@@ -55,6 +57,8 @@ func run(ctx context.Context, started time.Time, args []string, stdout, stderr i
 		return runDemo(ctx, started, args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "console":
+		return runConsole(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "cairn %s %s\n", buildinfo.Version(), buildinfo.GoVersion())
 		return 0
@@ -140,6 +144,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if err := serve.Order(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "cairn serve order: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cairn console", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := serve.ConsoleConfig{Out: stdout}
+	fs.StringVar(&cfg.UIAddr, "ui-addr", "127.0.0.1:7070", "web UI and JSON API `address`; on an address other than loopback the UI asks for a token")
+	fs.StringVar(&cfg.HTTPAddr, "otlp-http-addr", "127.0.0.1:4318", "OTLP/HTTP receiver `address`")
+	fs.StringVar(&cfg.GRPCAddr, "otlp-grpc-addr", "127.0.0.1:4317", "OTLP/gRPC receiver `address` (empty turns it off)")
+	fs.StringVar(&cfg.Token, "token", "", "`token` that the UI and API ask for (default: none on loopback, else a random one, printed)")
+	fs.BoolVar(&cfg.TokenOTLP, "token-otlp", false, "ask for the token on the OTLP receivers too (Authorization: Bearer <token>)")
+	fs.IntVar(&cfg.Options.MaxSpans, "max-spans", 0, "spans kept in memory, oldest traces evicted first (default 100000)")
+	fs.IntVar(&cfg.Options.MaxLogs, "max-logs", 0, "log records kept (default 50000)")
+	fs.IntVar(&cfg.Options.MaxPoints, "max-points", 0, "metric points kept (default 50000)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "cairn console: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := serve.Console(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "cairn console: %v\n", err)
 		return 1
 	}
 	return 0
