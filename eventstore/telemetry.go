@@ -7,6 +7,12 @@ import "go.opentelemetry.io/otel/attribute"
 // instrumentation scope (its import path) and adds db.system.name
 // ("sqlite", "postgresql") to every measurement and span; a backend may
 // add its own attributes and instruments beside these.
+//
+// Every operation is measured and has a span, but for a ReadAll whose
+// context holds no span: a follower polling the log (a projector, an
+// outbox relay) would otherwise start a new trace at every poll, ten a
+// second, most of them empty. Followers trace the batches they handle
+// instead.
 const (
 	// OperationDurationMetricName is a histogram of the duration of every
 	// operation (Append, ReadStream, ReadAll, Version, DeleteStream, and

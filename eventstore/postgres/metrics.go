@@ -195,6 +195,11 @@ type call struct {
 // start starts the span of operation o, naming stream when the span
 // records, and returns the call to end.
 func (t *telemetry) start(ctx context.Context, o op, stream string) (context.Context, call) {
+	if o == opReadAll && !trace.SpanContextFromContext(ctx).IsValid() {
+		// A follower polling the log with no trace of its own (a
+		// projector, a relay) would start a new trace at every poll.
+		return ctx, call{t: t, op: o, span: trace.SpanFromContext(ctx), begin: time.Now()}
+	}
 	ctx, span := t.tracer.Start(ctx, t.spanNames[o], t.spanOpts[o]...)
 	if stream != "" && span.IsRecording() {
 		span.SetAttributes(eventstore.StreamKey.String(stream))

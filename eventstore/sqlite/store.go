@@ -838,6 +838,11 @@ func toRow(e eventstore.Event) (row, error) {
 // attributes, adding stream when the span records, and returns the time
 // the operation began.
 func (s *Store) start(ctx context.Context, o op, stream string) (context.Context, trace.Span, time.Time) {
+	if o == opReadAll && !trace.SpanContextFromContext(ctx).IsValid() {
+		// A follower polling the log with no trace of its own (a
+		// projector, a relay) would start a new trace at every poll.
+		return ctx, trace.SpanFromContext(ctx), time.Now()
+	}
 	ctx, span := s.tracer.Start(ctx, s.spanNames[o], s.spanOpts[o]...)
 	if stream != "" && span.IsRecording() {
 		span.SetAttributes(eventstore.StreamKey.String(stream))
