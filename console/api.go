@@ -42,6 +42,21 @@ func (c *Console) apiTrace(w http.ResponseWriter, r *http.Request) error {
 	}{id, spans, logs})
 }
 
+// apiCriticalPath answers GET /api/traces/{traceID}/critical-path with
+// the trace's critical path (see criticalPathOf), or 404 when no span of
+// the trace is stored.
+func (c *Console) apiCriticalPath(w http.ResponseWriter, r *http.Request) error {
+	id, err := traceIDParam(r)
+	if err != nil {
+		return err
+	}
+	spans, _ := c.store.trace(id)
+	if len(spans) == 0 {
+		return problem.Errorf(http.StatusNotFound, "console: trace %s not found (never received, or evicted)", id)
+	}
+	return writeJSON(w, criticalPathOf(spans))
+}
+
 // lookupTrace returns the spans of trace id ordered by start and its log
 // records ordered by time, or a 404 error when neither is stored.
 func (c *Console) lookupTrace(id traceID) ([]*span, []*logRecord, error) {

@@ -164,6 +164,7 @@ func (c *Console) OTLPHandler() http.Handler { return c.otlpH }
 //
 //	GET /api/traces?service=&limit=      recent trace summaries, latest first (limit 1..1000, default 50)
 //	GET /api/traces/{traceID}            {"trace_id", "spans", "logs"}; 404 when nothing is stored for it
+//	GET /api/traces/{traceID}/critical-path  {"trace_id", "segments", "span_ids", "total_ns"}: the spans that blocked the root, and for how long
 //	GET /api/services                    {"services": [...]} with any stored telemetry
 //	GET /api/logs?trace_id=&service=&limit=   newest log records first (limit 1..1000, default 100)
 //	GET /api/metrics?service=            stored metric series and their points (preliminary)

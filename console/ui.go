@@ -25,6 +25,7 @@ func (c *Console) newUIHandler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS())))
 	mux.Handle("GET /api/traces", c.ui(c.apiTraces))
 	mux.Handle("GET /api/traces/{traceID}", c.ui(c.apiTrace))
+	mux.Handle("GET /api/traces/{traceID}/critical-path", c.ui(c.apiCriticalPath))
 	mux.Handle("GET /api/services", c.ui(c.apiServices))
 	mux.Handle("GET /api/logs", c.ui(c.apiLogs))
 	mux.Handle("GET /api/metrics", c.ui(c.apiMetrics))
