@@ -134,6 +134,17 @@ type waterfallRow struct {
 	Depth  int
 	Offset float64
 	Width  float64
+	// OnPath is set for a span on the trace's critical path, and Path
+	// holds the stretches of its bar that are: the time the span ran on
+	// its own while the root waited for it.
+	OnPath bool
+	Path   []pathBar
+}
+
+// pathBar is a stretch of a bar on the critical path, in percent of the
+// trace duration.
+type pathBar struct {
+	Offset, Width float64
 }
 
 // tick labels the time axis above the waterfall.
@@ -155,11 +166,33 @@ func (c *Console) tracePage(w http.ResponseWriter, r *http.Request) error {
 	t.recompute()
 	data := traceData{Summary: t.summary(), Logs: logs}
 	data.Rows = waterfall(spans, t.start, data.Summary.Duration)
+	markCriticalPath(data.Rows, criticalPathOf(spans), t.start, data.Summary.Duration)
 	for i := range 5 {
 		d := data.Summary.Duration * time.Duration(i) / 4
 		data.Ticks = append(data.Ticks, tick{Percent: float64(i) * 25, Label: formatDuration(d)})
 	}
 	return c.render(w, "trace.html", data)
+}
+
+// markCriticalPath marks the rows of the spans on path, with the stretches
+// of their bars that are on it.
+func markCriticalPath(rows []waterfallRow, path criticalPath, start time.Time, total time.Duration) {
+	if total <= 0 {
+		return
+	}
+	bars := make(map[spanID][]pathBar, len(path.SpanIDs))
+	for _, seg := range path.Segments {
+		if seg.SelfTime <= 0 {
+			continue
+		}
+		off := clamp(float64(seg.Start.Sub(start))/float64(total)*100, 0, 100)
+		bars[seg.SpanID] = append(bars[seg.SpanID], pathBar{Offset: off, Width: clamp(float64(seg.SelfTime)/float64(total)*100, 0.2, 100-off)})
+	}
+	for i := range rows {
+		if b, ok := bars[rows[i].SpanID]; ok {
+			rows[i].OnPath, rows[i].Path = true, b
+		}
+	}
 }
 
 // waterfall orders spans depth-first along parent links, children by start

@@ -63,7 +63,7 @@ func TestPages(t *testing.T) {
 		{"/traces/" + id, 200, []string{
 			"GET /checkout", "PlaceOrder", "&lt;script&gt;alert(1)&lt;/script&gt;", "o-42",
 			`&#34;&gt;&lt;img src=x onerror=alert(1)&gt;`, "payment declined &lt;b&gt;hard&lt;/b&gt;",
-			`id="span-` + hexID(2, 8) + `"`, `class="wf-row err"`, "ERROR", "40ms",
+			`id="span-` + hexID(2, 8) + `"`, `class="wf-row err crit"`, "ERROR", "40ms", "critical path",
 		}, []string{"<script>alert", "<img src=x", "<b>hard", "unrelated"}},
 		{"/traces/" + strings.ToUpper(id), 200, []string{"PlaceOrder"}, nil},
 		{"/traces/" + hexID(0xee, 16), 404, []string{"not found"}, nil},
@@ -232,5 +232,39 @@ func TestFormatDuration(t *testing.T) {
 		if got := formatDuration(tt.d); got != tt.want {
 			t.Errorf("formatDuration(%d) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+// TestTracePageMarksCriticalPath: of two concurrent children, only the
+// one the root waited for is marked on the critical path, with a stretch
+// of its bar drawn over it.
+func TestTracePageMarksCriticalPath(t *testing.T) {
+	c := New(Options{})
+	req := traceRequest(
+		testSpan{service: "api", trace: 0x11, id: 1, name: "root", startMS: 0, durMS: 40},
+		testSpan{service: "api", trace: 0x11, id: 2, parent: 1, name: "fast", startMS: 5, durMS: 15},
+		testSpan{service: "api", trace: 0x11, id: 3, parent: 1, name: "slow", startMS: 5, durMS: 25},
+	)
+	if rec := postProto(t, c, "/v1/traces", req); rec.Code != http.StatusOK {
+		t.Fatalf("POST /v1/traces = %d", rec.Code)
+	}
+	rec := do(t, c.UIHandler(), http.MethodGet, "/traces/"+hexID(0x11, 16), "", nil)
+	body := rec.Body.String()
+	row := func(id byte) string {
+		i := strings.Index(body, `id="span-`+hexID(id, 8)+`"`)
+		if i < 0 {
+			t.Fatalf("no row for span %d", id)
+		}
+		j := strings.LastIndex(body[:i], "<details")
+		return body[j:i]
+	}
+	for id, want := range map[byte]bool{1: true, 2: false, 3: true} {
+		if got := strings.Contains(row(id), "crit"); got != want {
+			t.Errorf("span %d marked on the critical path = %v, want %v", id, got, want)
+		}
+	}
+	// The slow child's stretch: from 5ms to 30ms of 40ms.
+	if !strings.Contains(body, `class="wf-crit" style="left: 12.500%; width: 62.500%"`) {
+		t.Errorf("no path stretch for the slow child at 12.5%%, 62.5%% in:\n%s", body)
 	}
 }
