@@ -8,11 +8,17 @@
 // where exporters send OTLP (conventionally port 4318) and
 // [Console.UIHandler] where people browse (cairn demo uses 7070).
 //
+// A Console made by [New] keeps memory only. One made by [Open] with
+// Options.DataDir also writes every accepted export request to a SQLite
+// database in that directory and replays it at the next Open, so a restart
+// keeps the recent history; [Console.Close] flushes it.
+//
 // The console does not produce telemetry of its own, since exporting it to
 // itself would loop; it only logs through the slog.Logger it is given.
 package console
 
 import (
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -68,16 +74,31 @@ type Options struct {
 	CORSAllowedOrigins []string
 	// Logger receives the console's own diagnostics: rejected telemetry at
 	// warn level, failed requests at debug (client errors) or error (server
-	// errors) level. Default: a logger that discards everything.
+	// errors) level, database rows skipped on replay at warn level and
+	// failed database writes at error level. Default: a logger that
+	// discards everything.
 	Logger *slog.Logger
+	// DataDir, read by [Open] only, is the directory (created if missing)
+	// of the SQLite database (file [DataFile]) that keeps the accepted
+	// export requests across restarts. Open replays the newest of them,
+	// up to MaxSpans, MaxLogs and MaxPoints items per signal, and the
+	// database is trimmed, oldest requests first, whenever a signal holds
+	// more than twice its bound. Only one process may use a database at a
+	// time. Default (empty): memory only.
+	DataDir string
 }
 
 // Console receives OTLP telemetry, stores it in memory within fixed bounds
-// and serves it to people and programs. Create one with [New]; a Console
-// needs no cleanup (it starts no goroutines) and is safe for concurrent
-// use by any number of requests.
+// and serves it to people and programs. It is safe for concurrent use by
+// any number of requests.
+//
+// Create one with [New] for memory only: it starts no goroutines and
+// needs no cleanup. Create one with [Open] to persist it to
+// Options.DataDir: it then runs one goroutine that writes to the database
+// and must be closed with [Console.Close].
 type Console struct {
 	store   *store
+	persist *persister // nil when memory only
 	log     *slog.Logger
 	maxBody int64
 	pages   *template.Template
@@ -94,7 +115,8 @@ type Console struct {
 	origins   []string
 }
 
-// New returns an empty Console configured by opts.
+// New returns an empty Console configured by opts, keeping memory only:
+// opts.DataDir is ignored (see [Open]).
 func New(opts Options) *Console {
 	if opts.MaxSpans <= 0 {
 		opts.MaxSpans = DefaultMaxSpans
@@ -130,6 +152,65 @@ func New(opts Options) *Console {
 	return c
 }
 
+// Open returns a Console configured by opts. With an empty opts.DataDir
+// it is [New]. Otherwise it opens or creates the database in
+// opts.DataDir, replays into memory the newest persisted items that fit
+// the bounds, and starts the goroutine that persists every export
+// accepted from then on; call [Console.Close] to stop it.
+//
+// Replay skips a row it cannot decode, logging it at warn level and
+// counting it in Stats.Persist.ReplaySkipped. Open fails, naming the
+// file, for a database written by a newer schema version, one that is
+// not a SQLite database, or one in use by another process.
+//
+// Replayed items count in Stats as if just received, so Received =
+// Rejected + Duplicates + Stored + Evicted still holds; Stats.Persist
+// counts them apart. The items the console rejected when the requests
+// first arrived are not counted again.
+func Open(opts Options) (*Console, error) {
+	c, err := open(opts, persistQueue)
+	if err != nil {
+		return nil, err
+	}
+	if c.persist != nil {
+		c.persist.start()
+	}
+	return c, nil
+}
+
+// open is Open with a write queue of the given capacity and without
+// starting the writer.
+func open(opts Options, queue int) (*Console, error) {
+	c := New(opts)
+	if opts.DataDir == "" {
+		return c, nil
+	}
+	bounds := [numSignals]int{c.store.maxSpans, c.store.maxLogs, c.store.maxPoints}
+	p, err := openPersister(opts.DataDir, bounds, c.log, queue)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.replay(p); err != nil {
+		return nil, errors.Join(err, p.db.Close())
+	}
+	c.persist = p
+	return c, nil
+}
+
+// Close stops a persisting Console: exports arriving from then on fail
+// (HTTP 503, gRPC UNAVAILABLE, which OTLP exporters retry), the exports
+// already acknowledged are written, and the database is closed. The
+// Console still serves its UI and API from memory. Stop the servers
+// before calling Close so that no export is refused. Close is a no-op
+// for a Console that keeps memory only; calling it again returns what the
+// first call returned.
+func (c *Console) Close() error {
+	if c.persist == nil {
+		return nil
+	}
+	return c.persist.stop()
+}
+
 // OTLPHandler returns the OTLP/HTTP receiver. It serves POST /v1/traces,
 // /v1/logs and /v1/metrics with Content-Type application/x-protobuf or
 // application/json (OTLP/JSON: hex trace and span ids, enums as integers
@@ -144,7 +225,14 @@ func New(opts Options) *Console {
 // or decoded (including an invalid hex id), 404 for another path, 405 for
 // another method, 413 for a body larger than Options.MaxBodyBytes, 415 for
 // another content type or encoding, 429 with Retry-After when more than
-// Options.MaxInFlightExports exports are in flight.
+// Options.MaxInFlightExports exports are in flight, 503 after
+// [Console.Close] of a persisting Console.
+//
+// A persisting Console answers an export once it is stored in memory and
+// queued for the database, not written: the write happens in batches in
+// the background. While the queue is full (the disk lags), exports wait
+// for room and hold their in-flight slot, so that excess exports are shed
+// with 429.
 //
 // Browser exporters are served CORS: OPTIONS preflights on the export
 // paths are answered 204, and responses to an allowed Origin (see
@@ -156,18 +244,33 @@ func (c *Console) OTLPHandler() http.Handler { return c.otlpH }
 // UIHandler returns the web UI and its JSON API, meant to be mounted at
 // the root of its listener. Pages:
 //
-//	GET /                   recent traces (?service= filters, ?refresh=0 stops auto-refresh)
-//	GET /traces/{traceID}   one trace as a waterfall, with its logs
-//	GET /static/...         embedded stylesheet
+//	GET /                          trace search (service, operation, status, min/max_duration, attr, from, to, limit); reloads itself while unfiltered
+//	GET /traces/{traceID}          one trace: waterfall, critical path, span details, its logs
+//	GET /services                  service map and RED of every service (last 15m)
+//	GET /services/{service}        RED charts and the service's operations
+//	GET /logs                      log search (service, min_severity, text, attr, trace_id, from, to, limit)
+//	GET /metrics                   stored instruments (?service=)
+//	GET /metrics/{service}/{name}  charts per attribute set (?attr=), exemplars linking to traces
+//	GET /critical-path             aggregate critical path of an endpoint (?service=&operation=&limit=)
+//	GET /stats                     the console's counters
+//	GET /static/...                embedded stylesheet
 //
-// JSON API (errors are application/problem+json):
+// JSON API (errors are application/problem+json naming the bad parameter):
 //
-//	GET /api/traces?service=&limit=      recent trace summaries, latest first (limit 1..1000, default 50)
+//	GET /api/traces?service=&operation=&status=&min_duration=&max_duration=&attr=k=v&from=&to=&limit=
+//	    {"traces", "scanned", "indexed"}: traces with one span meeting every span filter, started in
+//	    [from, to] (RFC 3339 or Unix ms), the latest to arrive first (limit 1..1000, default 50)
 //	GET /api/traces/{traceID}            {"trace_id", "spans", "logs"}; 404 when nothing is stored for it
 //	GET /api/traces/{traceID}/critical-path  {"trace_id", "segments", "span_ids", "total_ns"}: the spans that blocked the root, and for how long
+//	GET /api/critical-path?service=&operation=&limit=  the aggregate critical path of an endpoint, over all and the slowest 1% of its traces
 //	GET /api/services                    {"services": [...]} with any stored telemetry
-//	GET /api/logs?trace_id=&service=&limit=   newest log records first (limit 1..1000, default 100)
-//	GET /api/metrics?service=            stored metric series and their points (preliminary)
+//	GET /api/service-map                 {"services", "edges"}: calls between services with counts, errors, p50/p99
+//	GET /api/red?window=                 rate, errors and duration percentiles of each service's requests (window up to 15m)
+//	GET /api/red/{service}?window=       the same per operation of the service
+//	GET /api/red/{service}/series?operation=&window=&step=  the same per step, oldest first
+//	GET /api/logs?service=&min_severity=&text=&attr=&trace_id=&from=&to=&limit=  newest log records first (limit 1..1000, default 100)
+//	GET /api/metrics?service=            the stored instruments
+//	GET /api/metrics/series?service=&name=&attr=  one metric per attribute set, with rates, histogram quantiles and exemplars
 //	GET /api/stats                       the [Stats]
 //
 // Trace ids are 32 hex digits; an invalid one is answered 400.
@@ -178,6 +281,9 @@ func (c *Console) UIHandler() http.Handler { return c.uiH }
 func (c *Console) Stats() Stats {
 	st := c.store.stats()
 	st.Shed = c.shed.Load()
+	if c.persist != nil {
+		st.Persist = c.persist.stats()
+	}
 	return st
 }
 

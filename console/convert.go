@@ -259,6 +259,7 @@ func convertMetricData(m *metricspb.Metric, b *metricBatch) bool {
 				Min:          optFloat(p.Min),
 				Max:          optFloat(p.Max),
 				BucketCounts: p.GetBucketCounts(),
+				Exemplars:    convertExemplars(p.GetExemplars()),
 			}
 			for _, bound := range p.GetExplicitBounds() {
 				mp.Bounds = append(mp.Bounds, float(bound))
@@ -277,6 +278,7 @@ func convertMetricData(m *metricspb.Metric, b *metricBatch) bool {
 				Sum:        float(p.GetSum()),
 				Min:        optFloat(p.Min),
 				Max:        optFloat(p.Max),
+				Exemplars:  convertExemplars(p.GetExemplars()),
 			})
 		}
 	case *metricspb.Metric_Summary:
@@ -307,6 +309,7 @@ func numberPoints(ps []*metricspb.NumberDataPoint) []metricPoint {
 			Start:      unixNano(p.GetStartTimeUnixNano()),
 			Time:       unixNano(p.GetTimeUnixNano()),
 			Attributes: convertAttrs(p.GetAttributes(), 0),
+			Exemplars:  convertExemplars(p.GetExemplars()),
 		}
 		switch v := p.GetValue().(type) {
 		case *metricspb.NumberDataPoint_AsDouble:
@@ -315,6 +318,31 @@ func numberPoints(ps []*metricspb.NumberDataPoint) []metricPoint {
 			mp.Value = float(v.AsInt)
 		}
 		out = append(out, mp)
+	}
+	return out
+}
+
+// convertExemplars keeps the exemplars with a finite value. An exemplar
+// whose trace or span id has the wrong length keeps its value without ids.
+func convertExemplars(es []*metricspb.Exemplar) []exemplar {
+	var out []exemplar
+	for _, e := range es {
+		ex := exemplar{Time: unixNano(e.GetTimeUnixNano()), Attributes: convertAttrs(e.GetFilteredAttributes(), 0)}
+		switch v := e.GetValue().(type) {
+		case *metricspb.Exemplar_AsDouble:
+			ex.Value = v.AsDouble
+		case *metricspb.Exemplar_AsInt:
+			ex.Value = float64(v.AsInt)
+		}
+		if math.IsNaN(ex.Value) || math.IsInf(ex.Value, 0) {
+			continue
+		}
+		tid, okT := traceIDFromBytes(e.GetTraceId())
+		sid, okS := spanIDFromBytes(e.GetSpanId())
+		if okT && okS {
+			ex.TraceID, ex.SpanID = tid, sid
+		}
+		out = append(out, ex)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 )
@@ -253,4 +254,70 @@ func aggregateCriticalPaths(paths []criticalPath) []pathContribution {
 		return cmp.Or(cmp.Compare(b.SelfTime, a.SelfTime), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name))
 	})
 	return out
+}
+
+// endpointPath is the aggregate critical path of one endpoint: the traces
+// whose root span is the operation Operation of Service.
+type endpointPath struct {
+	Service   string        `json:"service"`
+	Operation string        `json:"operation"`
+	Traces    int           `json:"traces"` // traces analysed
+	P50       time.Duration `json:"p50_ns"` // of the root span's duration
+	P99       time.Duration `json:"p99_ns"`
+	// All sums the critical paths of every analysed trace; Slow those of
+	// the traces at or above P99: the operations that dominate the tail.
+	All  []pathContribution `json:"all"`
+	Slow []pathContribution `json:"slow"`
+	// SlowTraces lists up to 20 of the slowest traces, slowest first.
+	SlowTraces []traceID `json:"slow_traces"`
+}
+
+// maxSlowTraces bounds endpointPath.SlowTraces.
+const maxSlowTraces = 20
+
+// endpointCriticalPath analyses up to limit of the most recently arrived
+// traces rooted at the operation of service (see rootSpan).
+func (s *store) endpointCriticalPath(service, operation string, limit int) endpointPath {
+	type rooted struct {
+		id    traceID
+		spans []*span
+		dur   time.Duration
+	}
+	var found []rooted
+	s.mu.RLock()
+	q := traceQuery{Service: service, Operation: operation}
+	s.index.candidates(s, &q, func(t *trace) bool {
+		if root := rootSpan(t.spans, t.index); root != nil && root.Service == service && root.Name == operation {
+			found = append(found, rooted{id: t.id, spans: slices.Clone(t.spans), dur: root.Duration})
+		}
+		return len(found) < limit
+	})
+	s.mu.RUnlock()
+
+	ep := endpointPath{Service: service, Operation: operation, Traces: len(found),
+		All: []pathContribution{}, Slow: []pathContribution{}, SlowTraces: []traceID{}}
+	if len(found) == 0 {
+		return ep
+	}
+	slices.SortFunc(found, func(a, b rooted) int { return cmp.Compare(b.dur, a.dur) }) // slowest first
+	rank := func(q float64) time.Duration {
+		// The q-quantile by nearest rank over the durations, slowest first.
+		i := len(found) - int(math.Ceil(q*float64(len(found))))
+		return found[max(i, 0)].dur
+	}
+	ep.P50, ep.P99 = rank(0.50), rank(0.99)
+	all := make([]criticalPath, len(found))
+	var slow []criticalPath
+	for i, r := range found {
+		all[i] = criticalPathOf(r.spans)
+		if r.dur >= ep.P99 {
+			slow = append(slow, all[i])
+			if len(ep.SlowTraces) < maxSlowTraces {
+				ep.SlowTraces = append(ep.SlowTraces, r.id)
+			}
+		}
+	}
+	ep.All = aggregateCriticalPaths(all)
+	ep.Slow = aggregateCriticalPaths(slow)
+	return ep
 }

@@ -20,7 +20,8 @@ import (
 // answer partial_success for rejected items like it, and share its
 // Options.MaxInFlightExports bound: an export over it fails at once with
 // RESOURCE_EXHAUSTED and a google.rpc.RetryInfo asking for a retry after
-// one second.
+// one second. After [Console.Close] of a persisting Console, exports fail
+// with UNAVAILABLE.
 //
 // The request size limit is the server's: create s with
 // grpc.MaxRecvMsgSize(console.DefaultMaxBodyBytes) (gRPC's own default is
@@ -57,6 +58,16 @@ func (c *Console) errExhausted() error {
 	return withInfo.Err()
 }
 
+// grpcUnavailable returns the gRPC error for an export that could not be
+// persisted: the context's status when the client gave up, else
+// UNAVAILABLE, which OTLP exporters retry.
+func grpcUnavailable(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return grpcstatus.FromContextError(ctx.Err()).Err()
+	}
+	return grpcstatus.Error(codes.Unavailable, err.Error())
+}
+
 // grpcTraces is the OTLP/gRPC TraceService of a Console.
 type grpcTraces struct {
 	coltracepb.UnimplementedTraceServiceServer
@@ -69,7 +80,11 @@ func (g grpcTraces) Export(ctx context.Context, req *coltracepb.ExportTraceServi
 		return nil, g.c.errExhausted()
 	}
 	defer g.c.release()
-	return g.c.consumeTraces(ctx, req), nil
+	resp, err := g.c.consumeTraces(ctx, req)
+	if err != nil {
+		return nil, grpcUnavailable(ctx, err)
+	}
+	return resp, nil
 }
 
 // grpcLogs is the OTLP/gRPC LogsService of a Console.
@@ -84,7 +99,11 @@ func (g grpcLogs) Export(ctx context.Context, req *collogspb.ExportLogsServiceRe
 		return nil, g.c.errExhausted()
 	}
 	defer g.c.release()
-	return g.c.consumeLogs(ctx, req), nil
+	resp, err := g.c.consumeLogs(ctx, req)
+	if err != nil {
+		return nil, grpcUnavailable(ctx, err)
+	}
+	return resp, nil
 }
 
 // grpcMetrics is the OTLP/gRPC MetricsService of a Console.
@@ -99,5 +118,9 @@ func (g grpcMetrics) Export(ctx context.Context, req *colmetricspb.ExportMetrics
 		return nil, g.c.errExhausted()
 	}
 	defer g.c.release()
-	return g.c.consumeMetrics(ctx, req), nil
+	resp, err := g.c.consumeMetrics(ctx, req)
+	if err != nil {
+		return nil, grpcUnavailable(ctx, err)
+	}
+	return resp, nil
 }

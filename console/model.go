@@ -32,6 +32,27 @@ func (id traceID) MarshalText() ([]byte, error) { return []byte(id.String()), ni
 // in JSON.
 func (id spanID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
 
+// UnmarshalText parses 32 hex digits, the form MarshalText writes.
+func (id *traceID) UnmarshalText(b []byte) error {
+	v, err := parseTraceID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// UnmarshalText parses 16 hex digits, the form MarshalText writes.
+func (id *spanID) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(id) {
+		return fmt.Errorf("console: span id %q: want %d hex digits", b, 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], b); err != nil {
+		return fmt.Errorf("console: span id %q: not hex", b)
+	}
+	return nil
+}
+
 // parseTraceID parses 32 hex digits (either case) into a non-zero trace id.
 func parseTraceID(s string) (traceID, error) {
 	var id traceID
@@ -281,6 +302,18 @@ type metricPoint struct {
 	Bounds       []float    `json:"bounds,omitempty"`
 	BucketCounts []uint64   `json:"bucket_counts,omitempty"`
 	Quantiles    []quantile `json:"quantiles,omitempty"`
+	Exemplars    []exemplar `json:"exemplars,omitempty"`
+}
+
+// exemplar is a sample measurement recorded with a metric point, usually
+// with the trace and span that were active, so a chart can link to them.
+// Non-finite values are dropped when decoding.
+type exemplar struct {
+	Time       time.Time `json:"time,omitzero"`
+	Value      float64   `json:"value"`
+	TraceID    traceID   `json:"trace_id,omitzero"`
+	SpanID     spanID    `json:"span_id,omitzero"`
+	Attributes attrs     `json:"filtered_attributes,omitempty"`
 }
 
 // metricKey identifies a metric series: the same metric name reported by

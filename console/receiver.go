@@ -32,6 +32,7 @@ const (
 	rpcResourceExhausted = 8
 	rpcUnimplemented     = 12
 	rpcInternal          = 13
+	rpcUnavailable       = 14
 )
 
 // CORS settings of the OTLP/HTTP receiver.
@@ -197,6 +198,8 @@ func rpcCode(httpCode int) int32 {
 		return rpcUnimplemented
 	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
 		return rpcResourceExhausted
+	case http.StatusServiceUnavailable:
+		return rpcUnavailable
 	}
 	if httpCode >= 500 {
 		return rpcInternal
@@ -209,7 +212,11 @@ func (c *Console) exportTraces(w http.ResponseWriter, r *http.Request) error {
 	if err := c.decode(w, r, &req); err != nil {
 		return err
 	}
-	return writeMessage(w, r, http.StatusOK, c.consumeTraces(r.Context(), &req))
+	resp, err := c.consumeTraces(r.Context(), &req)
+	if err != nil {
+		return unavailable(err)
+	}
+	return writeMessage(w, r, http.StatusOK, resp)
 }
 
 func (c *Console) exportLogs(w http.ResponseWriter, r *http.Request) error {
@@ -217,7 +224,11 @@ func (c *Console) exportLogs(w http.ResponseWriter, r *http.Request) error {
 	if err := c.decode(w, r, &req); err != nil {
 		return err
 	}
-	return writeMessage(w, r, http.StatusOK, c.consumeLogs(r.Context(), &req))
+	resp, err := c.consumeLogs(r.Context(), &req)
+	if err != nil {
+		return unavailable(err)
+	}
+	return writeMessage(w, r, http.StatusOK, resp)
 }
 
 func (c *Console) exportMetrics(w http.ResponseWriter, r *http.Request) error {
@@ -225,13 +236,28 @@ func (c *Console) exportMetrics(w http.ResponseWriter, r *http.Request) error {
 	if err := c.decode(w, r, &req); err != nil {
 		return err
 	}
-	return writeMessage(w, r, http.StatusOK, c.consumeMetrics(r.Context(), &req))
+	resp, err := c.consumeMetrics(r.Context(), &req)
+	if err != nil {
+		return unavailable(err)
+	}
+	return writeMessage(w, r, http.StatusOK, resp)
 }
 
-// consumeTraces converts and stores an export request, whether it came by
-// HTTP or gRPC, and returns the response to send.
-func (c *Console) consumeTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) *coltracepb.ExportTraceServiceResponse {
+// unavailable answers an export that could not be persisted (see
+// Console.persistExport) with 503, which OTLP exporters retry.
+func unavailable(err error) error {
+	return &problem.Error{Status: http.StatusServiceUnavailable, Detail: err.Error()}
+}
+
+// consumeTraces converts, persists and stores an export request, whether
+// it came by HTTP or gRPC, and returns the response to send. It fails only
+// when the request cannot be queued for the database (see
+// Console.persistExport); nothing is stored then.
+func (c *Console) consumeTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	spans, rej := convertTraces(req)
+	if err := c.persistExport(ctx, sigTraces, req, len(spans)); err != nil {
+		return nil, err
+	}
 	c.store.addSpans(spans, rej.n)
 	resp := &coltracepb.ExportTraceServiceResponse{}
 	if rej.n > 0 {
@@ -241,13 +267,16 @@ func (c *Console) consumeTraces(ctx context.Context, req *coltracepb.ExportTrace
 		}
 		c.logRejected(ctx, "traces", rej.n, resp.PartialSuccess.ErrorMessage)
 	}
-	return resp
+	return resp, nil
 }
 
-// consumeLogs converts and stores an export request, whether it came by
-// HTTP or gRPC, and returns the response to send.
-func (c *Console) consumeLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) *collogspb.ExportLogsServiceResponse {
+// consumeLogs converts, persists and stores an export request, as
+// consumeTraces does.
+func (c *Console) consumeLogs(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
 	records, rej := convertLogs(req)
+	if err := c.persistExport(ctx, sigLogs, req, len(records)); err != nil {
+		return nil, err
+	}
 	c.store.addLogs(records, rej.n)
 	resp := &collogspb.ExportLogsServiceResponse{}
 	if rej.n > 0 {
@@ -257,13 +286,16 @@ func (c *Console) consumeLogs(ctx context.Context, req *collogspb.ExportLogsServ
 		}
 		c.logRejected(ctx, "logs", rej.n, resp.PartialSuccess.ErrorMessage)
 	}
-	return resp
+	return resp, nil
 }
 
-// consumeMetrics converts and stores an export request, whether it came by
-// HTTP or gRPC, and returns the response to send.
-func (c *Console) consumeMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) *colmetricspb.ExportMetricsServiceResponse {
+// consumeMetrics converts, persists and stores an export request, as
+// consumeTraces does.
+func (c *Console) consumeMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
 	batches, rej := convertMetrics(req)
+	if err := c.persistExport(ctx, sigMetrics, req, pointCount(batches)); err != nil {
+		return nil, err
+	}
 	c.store.addMetrics(batches, rej.n)
 	resp := &colmetricspb.ExportMetricsServiceResponse{}
 	if rej.n > 0 {
@@ -273,7 +305,7 @@ func (c *Console) consumeMetrics(ctx context.Context, req *colmetricspb.ExportMe
 		}
 		c.logRejected(ctx, "metrics", rej.n, resp.PartialSuccess.ErrorMessage)
 	}
-	return resp
+	return resp, nil
 }
 
 func (c *Console) logRejected(ctx context.Context, signal string, n int, msg string) {

@@ -20,6 +20,8 @@ type Stats struct {
 	// Options.MaxInFlightExports were already in flight; their items are
 	// not in any Received count.
 	Shed uint64 `json:"shed"`
+	// Persist counts the persistence work when Options.DataDir is set.
+	Persist PersistStats `json:"persist,omitzero"`
 }
 
 // SignalStats counts the items of one signal: spans, log records or metric
@@ -57,7 +59,12 @@ type store struct {
 	order  []traceID // traces in first-arrival order; order[orderHead:] are live
 	// orderHead indexes the oldest live entry of order.
 	orderHead int
+	// orderBase is the sequence number of order[0]: the trace at order[i]
+	// has sequence number orderBase+i.
+	orderBase uint64
 	spanCount int
+	index     traceIndex
+	red       redAggregator
 
 	logs ring[*logRecord]
 
@@ -72,6 +79,7 @@ type store struct {
 // trace is the store's record of one trace. The store's lock guards it.
 type trace struct {
 	id       traceID
+	seq      uint64         // arrival order among traces; see traceIndex
 	spans    []*span        // insertion order
 	index    map[spanID]int // span id -> position in spans
 	start    time.Time      // earliest span start
@@ -102,6 +110,8 @@ func newStore(maxSpans, maxLogs, maxPoints int) *store {
 		maxLogs:    maxLogs,
 		maxPoints:  maxPoints,
 		traces:     make(map[traceID]*trace),
+		index:      newTraceIndex(),
+		red:        newREDAggregator(),
 		logs:       ring[*logRecord]{max: maxLogs},
 		series:     make(map[metricKey]*metricSeries),
 		pointOrder: ring[metricKey]{max: maxPoints},
@@ -127,9 +137,11 @@ func (s *store) addSpan(sp *span) {
 	t := s.traces[sp.TraceID]
 	if t == nil {
 		t = &trace{id: sp.TraceID, index: make(map[spanID]int), services: make(map[string]int)}
+		t.seq = s.orderBase + uint64(len(s.order))
 		s.traces[sp.TraceID] = t
 		s.order = append(s.order, sp.TraceID)
 	}
+	s.index.add(t.seq, sp)
 	if i, ok := t.index[sp.SpanID]; ok {
 		old := t.spans[i]
 		t.spans[i] = sp
@@ -139,6 +151,7 @@ func (s *store) addSpan(sp *span) {
 		t.recompute()
 		return
 	}
+	s.red.observe(sp)
 	t.index[sp.SpanID] = len(t.spans)
 	t.spans = append(t.spans, sp)
 	t.include(sp)
@@ -174,8 +187,27 @@ func (s *store) evictSpans() {
 	}
 	if s.orderHead > len(s.order)/2 && s.orderHead > 64 {
 		s.order = slices.Clone(s.order[s.orderHead:])
+		s.orderBase += uint64(s.orderHead)
 		s.orderHead = 0
 	}
+	s.index.maybeSweep(s.minLiveSeq())
+}
+
+// minLiveSeq is the sequence number of the oldest live trace; every trace
+// below it has been evicted. The caller holds s.mu.
+func (s *store) minLiveSeq() uint64 { return s.orderBase + uint64(s.orderHead) }
+
+// traceBySeq returns the live trace with sequence number seq, or nil.
+// The caller holds s.mu.
+func (s *store) traceBySeq(seq uint64) *trace {
+	if seq < s.minLiveSeq() || seq >= s.orderBase+uint64(len(s.order)) {
+		return nil
+	}
+	t := s.traces[s.order[seq-s.orderBase]]
+	if t == nil || t.seq != seq {
+		return nil
+	}
+	return t
 }
 
 // include folds sp into the trace's aggregates.
@@ -312,31 +344,11 @@ type traceSummary struct {
 	Services    []string      `json:"services"`
 }
 
-// recentTraces summarises up to limit traces, latest start first. With a
-// non-empty service only traces with a span of that service qualify.
+// recentTraces summarises up to limit traces, the latest to arrive, sorted
+// by start time, latest first. With a non-empty service only traces with a
+// span of that service qualify.
 func (s *store) recentTraces(service string, limit int) []traceSummary {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ts := make([]*trace, 0, len(s.traces))
-	for _, t := range s.traces {
-		if service == "" || t.services[service] > 0 {
-			ts = append(ts, t)
-		}
-	}
-	slices.SortFunc(ts, func(a, b *trace) int {
-		if c := b.start.Compare(a.start); c != 0 {
-			return c
-		}
-		return slices.Compare(a.id[:], b.id[:])
-	})
-	if len(ts) > limit {
-		ts = ts[:limit]
-	}
-	out := make([]traceSummary, len(ts))
-	for i, t := range ts {
-		out[i] = t.summary()
-	}
-	return out
+	return s.searchTraces(traceQuery{Service: service, Limit: limit}).Traces
 }
 
 // summary describes t; the caller holds the store's lock.
@@ -399,13 +411,6 @@ func (s *store) trace(id traceID) ([]*span, bool) {
 	return spans, true
 }
 
-// logQuery selects log records. Zero fields match everything.
-type logQuery struct {
-	TraceID traceID
-	Service string
-	Limit   int // at most this many records; zero means no limit
-}
-
 // queryLogs returns the stored records matching q, newest first by arrival.
 func (s *store) queryLogs(q logQuery) []*logRecord {
 	s.mu.RLock()
@@ -415,11 +420,9 @@ func (s *store) queryLogs(q logQuery) []*logRecord {
 		if q.Limit > 0 && len(out) >= q.Limit {
 			break
 		}
-		r := s.logs.at(i)
-		if (!q.TraceID.IsZero() && r.TraceID != q.TraceID) || (q.Service != "" && r.Service != q.Service) {
-			continue
+		if r := s.logs.at(i); q.match(r) {
+			out = append(out, r)
 		}
-		out = append(out, r)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ func (c *Console) newUIHandler() http.Handler {
 	mux.Handle("GET /api/logs", c.ui(c.apiLogs))
 	mux.Handle("GET /api/metrics", c.ui(c.apiMetrics))
 	mux.Handle("GET /api/stats", c.ui(c.apiStats))
+	c.registerAPI(mux)
+	c.registerPages(mux)
 	mux.Handle("GET /", c.ui(func(w http.ResponseWriter, r *http.Request) error {
 		return problem.Errorf(http.StatusNotFound, "console: no page at %s", r.URL.Path)
 	}))
@@ -75,14 +78,21 @@ func (c *Console) ui(h handlerFunc) http.Handler {
 	})
 }
 
-// render executes the named template into a buffer first, so a template
-// failure can still be answered with a clean 500.
+// render answers 200 with the named template; see renderStatus.
 func (c *Console) render(w http.ResponseWriter, name string, data any) error {
+	return c.renderStatus(w, http.StatusOK, name, data)
+}
+
+// renderStatus executes the named template into a buffer first, so a
+// template failure can still be answered with a clean 500, then answers
+// code with it.
+func (c *Console) renderStatus(w http.ResponseWriter, code int, name string, data any) error {
 	var buf bytes.Buffer
 	if err := c.pages.ExecuteTemplate(&buf, name, data); err != nil {
 		return fmt.Errorf("console: render %s: %w", name, err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 	return nil
 }
@@ -91,33 +101,6 @@ type errorPage struct {
 	Code    int
 	Title   string
 	Message string
-}
-
-type indexData struct {
-	Traces   []traceSummary
-	Services []string
-	Service  string // current filter
-	Refresh  int    // seconds; 0 disables
-	Stats    Stats
-}
-
-func (c *Console) indexPage(w http.ResponseWriter, r *http.Request) error {
-	limit, err := limitParam(r, defaultTraceLimit)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	data := indexData{
-		Service:  q.Get("service"),
-		Traces:   c.store.recentTraces(q.Get("service"), limit),
-		Services: c.store.serviceNames(),
-		Refresh:  refreshSeconds,
-		Stats:    c.Stats(),
-	}
-	if q.Get("refresh") == "0" {
-		data.Refresh = 0
-	}
-	return c.render(w, "index.html", data)
 }
 
 type traceData struct {
@@ -267,17 +250,20 @@ func sortLogsByTime(logs []*logRecord) {
 // templateFuncs are the helpers the page templates call.
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"duration":  formatDuration,
-		"clock":     func(t time.Time) string { return formatTime(t, "15:04:05.000") },
-		"datetime":  func(t time.Time) string { return formatTime(t, "2006-01-02 15:04:05.000 MST") },
-		"value":     valueString,
-		"pct":       func(f float64) string { return fmt.Sprintf("%.3f", f) },
-		"indent":    func(depth int) int { return min(depth, 40) * 14 },
-		"join":      strings.Join,
-		"severity":  func(l *logRecord) string { return l.severity() },
-		"sevClass":  severityClass,
-		"headData":  func(title string, refresh int) headData { return headData{title, refresh} },
-		"attrsData": func(title string, a attrs) attrsData { return attrsData{title, a} },
+		"duration":   formatDuration,
+		"clock":      func(t time.Time) string { return formatTime(t, "15:04:05.000") },
+		"datetime":   func(t time.Time) string { return formatTime(t, "2006-01-02 15:04:05.000 MST") },
+		"value":      valueString,
+		"pct":        func(f float64) string { return fmt.Sprintf("%.3f", f) },
+		"indent":     func(depth int) int { return min(depth, 40) * 14 },
+		"join":       strings.Join,
+		"severity":   func(l *logRecord) string { return l.severity() },
+		"sevClass":   severityClass,
+		"headData":   func(title string, refresh int) headData { return headData{title, refresh} },
+		"attrsData":  func(title string, a attrs) attrsData { return attrsData{title, a} },
+		"pathEscape": url.PathEscape,
+		"number":     formatNumber,
+		"percent":    formatPercent,
 	}
 }
 

@@ -4,7 +4,7 @@
 //
 //	cairn demo [flags]            run the whole shop in one process with its console
 //	cairn serve order [flags]     run the order service alone, on PostgreSQL and NATS
-//	cairn console [flags]         run the observability console alone (OTLP/HTTP and gRPC)
+//	cairn console [flags]         run the observability console alone (OTLP/HTTP and gRPC; --data DIR keeps its history)
 //	cairn version                 print the version
 //
 // Run `cairn demo -h` for the demo's flags.
@@ -161,6 +161,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&cfg.Options.MaxSpans, "max-spans", 0, "spans kept in memory, oldest traces evicted first (default 100000)")
 	fs.IntVar(&cfg.Options.MaxLogs, "max-logs", 0, "log records kept (default 50000)")
 	fs.IntVar(&cfg.Options.MaxPoints, "max-points", 0, "metric points kept (default 50000)")
+	fs.StringVar(&cfg.Options.DataDir, "data", "", "keep the history in `dir`/console.db (SQLite) so that a restart restores it, up to the bounds above (default: memory only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

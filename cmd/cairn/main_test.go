@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,10 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		args       []string
@@ -41,6 +47,12 @@ func TestRun(t *testing.T) {
 		{args: []string{"demo", "extra"}, code: 2, wantStderr: `unexpected argument "extra"`},
 		{args: []string{"demo", "--nope"}, code: 2, wantStderr: "flag provided but not defined: -nope"},
 		{args: []string{"demo", "-h"}, code: 0, wantStderr: "-console-addr"},
+		{args: []string{"console", "-h"}, code: 0, wantStderr: "-data dir"},
+		{
+			args:       []string{"console", "--data", notADir, "--ui-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--otlp-grpc-addr", ""},
+			code:       1,
+			wantStderr: "cairn console: console: data directory: mkdir " + notADir,
+		},
 		{
 			args:       []string{"demo", "--console-addr", taken.Addr().String()},
 			code:       1,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/cairnhq/cairn/console"
@@ -31,7 +32,9 @@ type ConsoleConfig struct {
 	// TokenOTLP asks for the token on the OTLP receivers too, as
 	// "Authorization: Bearer <token>" (OTEL_EXPORTER_OTLP_HEADERS).
 	TokenOTLP bool
-	// Options configures the console (bounds, logger).
+	// Options configures the console (bounds, logger, and DataDir, the
+	// directory of the database that keeps its history across restarts;
+	// empty keeps memory only).
 	Options console.Options
 	// Out receives the startup banner, with the token if one was made.
 	Out io.Writer
@@ -41,8 +44,10 @@ type ConsoleConfig struct {
 }
 
 // Console runs the console alone until ctx ends, then shuts it down within
-// 5 seconds and returns nil, or returns the error that stopped it.
-func Console(ctx context.Context, cfg ConsoleConfig) error {
+// 5 seconds and returns nil, or returns the error that stopped it. With
+// cfg.Options.DataDir it restores the history kept there before it
+// listens, and writes the exports still queued before it returns.
+func Console(ctx context.Context, cfg ConsoleConfig) (err error) {
 	if cfg.Options.Logger == nil {
 		cfg.Options.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -51,7 +56,17 @@ func Console(ctx context.Context, cfg ConsoleConfig) error {
 	if token == "" && (!isLoopback(cfg.UIAddr) || cfg.TokenOTLP) {
 		token, made = newToken(), true
 	}
-	c := console.New(cfg.Options)
+	c, err := console.Open(cfg.Options)
+	if err != nil {
+		return err
+	}
+	// Close runs after the servers have stopped (it is deferred first), so
+	// that every acknowledged export is written.
+	defer func() {
+		if cerr := c.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 
 	var lns []net.Listener
 	closeAll := func() {
@@ -114,6 +129,11 @@ func Console(ctx context.Context, cfg ConsoleConfig) error {
 		fmt.Fprintf(cfg.Out, "cairn console %s\n  UI          http://%s\n  OTLP/HTTP   http://%s/v1/{traces,metrics,logs}\n", buildinfo.Version(), uiLn.Addr(), httpLn.Addr())
 		if grpcAddr != "" {
 			fmt.Fprintf(cfg.Out, "  OTLP/gRPC   %s\n", grpcAddr)
+		}
+		if cfg.Options.DataDir != "" {
+			p := c.Stats().Persist
+			fmt.Fprintf(cfg.Out, "  data        %s (restored %d spans, %d log records, %d metric points)\n",
+				filepath.Join(cfg.Options.DataDir, console.DataFile), p.ReplayedSpans, p.ReplayedLogs, p.ReplayedPoints)
 		}
 		if made {
 			fmt.Fprintf(cfg.Out, "  token       %s  (open http://%s/?token=%s; SDKs send Authorization: Bearer <token> if --token-otlp)\n", token, uiLn.Addr(), token)

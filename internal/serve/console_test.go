@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnhq/cairn/console"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
@@ -174,5 +177,45 @@ func TestIsLoopback(t *testing.T) {
 		if got := isLoopback(addr); got != want {
 			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestConsoleDataSurvivesRestart: with a data directory, a trace exported
+// to one run is served by the next, which says where it keeps its data
+// and what it restored.
+func TestConsoleDataSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := ConsoleConfig{UIAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Options: console.Options{DataDir: dir}}
+	traceURL := "/api/traces/" + strings.Repeat("01", 16)
+
+	a, out, stop := runConsole(t, cfg)
+	if code := postTraces(t, "http://"+a.http, ""); code != http.StatusOK {
+		t.Fatalf("OTLP/HTTP export = %d", code)
+	}
+	if !strings.Contains(out.String(), filepath.Join(dir, console.DataFile)+" (restored 0 spans") {
+		t.Errorf("first banner does not name the empty database:\n%s", out)
+	}
+	stop()
+
+	a, out, stop = runConsole(t, cfg)
+	defer stop()
+	if resp := get(t, http.DefaultClient, "http://"+a.ui+traceURL, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s after a restart = %d, want 200", traceURL, resp.StatusCode)
+	}
+	if !strings.Contains(out.String(), "(restored 1 spans, 0 log records, 0 metric points)") {
+		t.Errorf("second banner does not say what it restored:\n%s", out)
+	}
+}
+
+// TestConsoleBadDataDir: a data directory that cannot be used stops the
+// console before it listens, naming the problem.
+func TestConsoleBadDataDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, console.DataFile), []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Console(t.Context(), ConsoleConfig{UIAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Options: console.Options{DataDir: dir}})
+	if err == nil || !strings.Contains(err.Error(), console.DataFile) {
+		t.Errorf("Console with a corrupt database = %v, want an error naming it", err)
 	}
 }

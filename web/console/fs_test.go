@@ -14,7 +14,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestFSContents(t *testing.T) {
-	for _, name := range []string{"static/console.css", "templates/layout.html", "templates/index.html", "templates/trace.html", "templates/error.html"} {
+	for _, name := range []string{
+		"static/console.css", "templates/layout.html", "templates/index.html", "templates/trace.html", "templates/error.html",
+		"templates/services.html", "templates/service.html", "templates/logs.html", "templates/metrics.html", "templates/metric.html",
+		"templates/critical-path.html", "templates/stats.html",
+	} {
 		if b, err := fs.ReadFile(FS, name); err != nil || len(b) == 0 {
 			t.Errorf("ReadFile(FS, %q) = %d bytes, %v; want content", name, len(b), err)
 		}
@@ -47,7 +51,7 @@ func TestNoExternalResources(t *testing.T) {
 func TestTemplatesParse(t *testing.T) {
 	// The console adds its functions before parsing; stubs suffice here.
 	funcs := template.FuncMap{}
-	for _, name := range []string{"duration", "clock", "datetime", "value", "pct", "indent", "join", "severity", "sevClass", "headData", "attrsData"} {
+	for _, name := range []string{"duration", "clock", "datetime", "value", "pct", "indent", "join", "severity", "sevClass", "headData", "attrsData", "pathEscape", "number", "percent"} {
 		funcs[name] = func(...any) string { return "" }
 	}
 	if _, err := template.New("").Funcs(funcs).ParseFS(FS, "templates/*.html"); err != nil {
