@@ -36,6 +36,10 @@ const (
 	DefaultMaxLogs      = 50_000
 	DefaultMaxPoints    = 50_000
 	DefaultMaxBodyBytes = 4 << 20
+
+	DefaultMaxSpanBytes  = 256 << 20
+	DefaultMaxLogBytes   = 64 << 20
+	DefaultMaxPointBytes = 32 << 20
 )
 
 // Options configures a Console. The zero value is valid: every zero or
@@ -52,6 +56,14 @@ type Options struct {
 	// MaxPoints bounds the metric data points kept across all series; the
 	// oldest are evicted first. Default DefaultMaxPoints (50,000).
 	MaxPoints int
+	// MaxSpanBytes, MaxLogBytes and MaxPointBytes bound the approximate
+	// size of the stored spans, log records and metric points: their Go
+	// structures and the bytes of their strings and attributes (not the
+	// resource every item of an export shares, nor the indexes). The
+	// oldest items are evicted, as for the count bounds, until both hold.
+	// Defaults DefaultMaxSpanBytes (256 MiB), DefaultMaxLogBytes (64 MiB)
+	// and DefaultMaxPointBytes (32 MiB).
+	MaxSpanBytes, MaxLogBytes, MaxPointBytes int
 	// MaxBodyBytes bounds an OTLP request body, both as sent and after gzip
 	// decompression; larger requests are answered 413. Default
 	// DefaultMaxBodyBytes (4 MiB).
@@ -127,6 +139,15 @@ func New(opts Options) *Console {
 	if opts.MaxPoints <= 0 {
 		opts.MaxPoints = DefaultMaxPoints
 	}
+	if opts.MaxSpanBytes <= 0 {
+		opts.MaxSpanBytes = DefaultMaxSpanBytes
+	}
+	if opts.MaxLogBytes <= 0 {
+		opts.MaxLogBytes = DefaultMaxLogBytes
+	}
+	if opts.MaxPointBytes <= 0 {
+		opts.MaxPointBytes = DefaultMaxPointBytes
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -147,6 +168,7 @@ func New(opts Options) *Console {
 		anyOrigin: len(opts.CORSAllowedOrigins) == 0 || slices.Contains(opts.CORSAllowedOrigins, "*"),
 		origins:   slices.Clone(opts.CORSAllowedOrigins),
 	}
+	c.store.maxSpanBytes, c.store.maxLogBytes, c.store.maxPointBytes = opts.MaxSpanBytes, opts.MaxLogBytes, opts.MaxPointBytes
 	c.otlpH = c.newOTLPHandler()
 	c.uiH = c.newUIHandler()
 	return c

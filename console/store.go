@@ -38,6 +38,9 @@ type SignalStats struct {
 	Duplicates uint64 `json:"duplicates"`
 	// Stored is the number of items held now.
 	Stored int `json:"stored"`
+	// Bytes is the approximate size of the items held now: their Go
+	// structures and strings, not the indexes or the allocator's overhead.
+	Bytes int `json:"bytes"`
 	// Evicted counts items dropped, oldest first, to stay within the bound.
 	Evicted uint64 `json:"evicted"`
 }
@@ -52,6 +55,9 @@ type SignalStats struct {
 // copies.
 type store struct {
 	maxSpans, maxLogs, maxPoints int
+	// maxSpanBytes, maxLogBytes and maxPointBytes bound the approximate
+	// bytes held per signal (see size.go); zero means no byte bound.
+	maxSpanBytes, maxLogBytes, maxPointBytes int
 
 	mu sync.RWMutex // guards everything below
 
@@ -63,8 +69,11 @@ type store struct {
 	// has sequence number orderBase+i.
 	orderBase uint64
 	spanCount int
-	index     traceIndex
-	red       redAggregator
+	// spanBytes, logBytes and pointBytes are the approximate sizes of the
+	// stored items.
+	spanBytes, logBytes, pointBytes int
+	index                           traceIndex
+	red                             redAggregator
 
 	logs ring[*logRecord]
 
@@ -86,6 +95,7 @@ type trace struct {
 	end      time.Time      // latest span end
 	errors   int            // spans with error status
 	services map[string]int // spans per service
+	bytes    int            // approximate size of the spans, see spanSize
 }
 
 // metricSeries holds the recent points of one (service, metric) series.
@@ -145,6 +155,7 @@ func (s *store) addSpan(sp *span) {
 	if i, ok := t.index[sp.SpanID]; ok {
 		old := t.spans[i]
 		t.spans[i] = sp
+		s.spanBytes += spanSize(sp) - spanSize(old)
 		s.unref(old.Service)
 		s.ref(sp.Service)
 		s.spanStats.Duplicates++
@@ -157,15 +168,28 @@ func (s *store) addSpan(sp *span) {
 	t.include(sp)
 	s.ref(sp.Service)
 	s.spanCount++
+	s.spanBytes += spanSize(sp)
 }
 
-// evictSpans drops whole traces, oldest first, until the span bound holds.
-// When a single trace alone exceeds the bound, its oldest spans go.
+// evictSpans drops whole traces, oldest first, until the span bounds
+// (count and bytes) hold. When the oldest trace is the only one, its
+// oldest spans go.
 func (s *store) evictSpans() {
-	for s.spanCount > s.maxSpans {
+	for s.spanCount > s.maxSpans || (s.maxSpanBytes > 0 && s.spanBytes > s.maxSpanBytes) {
 		id := s.order[s.orderHead]
 		t := s.traces[id]
-		if len(s.order)-s.orderHead > 1 {
+		n := len(t.spans) // spans to drop from t, oldest first
+		if len(s.order)-s.orderHead == 1 {
+			n = max(s.spanCount-s.maxSpans, 0)
+			freed := 0
+			for _, sp := range t.spans[:n] {
+				freed += spanSize(sp)
+			}
+			for ; s.maxSpanBytes > 0 && s.spanBytes-freed > s.maxSpanBytes && n < len(t.spans); n++ {
+				freed += spanSize(t.spans[n])
+			}
+		}
+		if n == len(t.spans) {
 			s.order[s.orderHead] = traceID{}
 			s.orderHead++
 			delete(s.traces, id)
@@ -173,16 +197,18 @@ func (s *store) evictSpans() {
 				s.unref(sp.Service)
 			}
 			s.spanCount -= len(t.spans)
+			s.spanBytes -= t.bytes
 			s.spanStats.Evicted += uint64(len(t.spans))
 			continue
 		}
-		n := s.spanCount - s.maxSpans
 		for _, sp := range t.spans[:n] {
 			s.unref(sp.Service)
 		}
 		t.spans = slices.Delete(t.spans, 0, n)
+		before := t.bytes
 		t.recompute()
 		s.spanCount -= n
+		s.spanBytes -= before - t.bytes
 		s.spanStats.Evicted += uint64(n)
 	}
 	if s.orderHead > len(s.order)/2 && s.orderHead > 64 {
@@ -222,11 +248,12 @@ func (t *trace) include(sp *span) {
 		t.errors++
 	}
 	t.services[sp.Service]++
+	t.bytes += spanSize(sp)
 }
 
 // recompute rebuilds the trace's index and aggregates from its spans.
 func (t *trace) recompute() {
-	t.start, t.end, t.errors = time.Time{}, time.Time{}, 0
+	t.start, t.end, t.errors, t.bytes = time.Time{}, time.Time{}, 0, 0
 	clear(t.index)
 	clear(t.services)
 	for i, sp := range t.spans {
@@ -244,9 +271,12 @@ func (s *store) addLogs(records []*logRecord, rejected int) {
 	s.logStats.Rejected += uint64(rejected)
 	for _, r := range records {
 		s.ref(r.Service)
+		s.logBytes += logSize(r)
 		if old, evicted := s.logs.push(r); evicted {
-			s.unref(old.Service)
-			s.logStats.Evicted++
+			s.evictLog(old)
+		}
+		for s.maxLogBytes > 0 && s.logBytes > s.maxLogBytes {
+			s.evictLog(s.logs.popOldest())
 		}
 	}
 }
@@ -275,8 +305,12 @@ func (s *store) addMetrics(batches []metricBatch, rejected int) {
 		for _, p := range b.Points {
 			ser.points = append(ser.points, p)
 			s.ref(b.Key.Service)
+			s.pointBytes += pointSize(&p)
 			if old, evicted := s.pointOrder.push(b.Key); evicted {
 				s.evictPoint(old)
+			}
+			for s.maxPointBytes > 0 && s.pointBytes > s.maxPointBytes {
+				s.evictPoint(s.pointOrder.popOldest())
 			}
 		}
 	}
@@ -285,6 +319,7 @@ func (s *store) addMetrics(batches []metricBatch, rejected int) {
 // evictPoint drops the oldest point of the series key.
 func (s *store) evictPoint(key metricKey) {
 	ser := s.series[key]
+	s.pointBytes -= pointSize(&ser.points[0])
 	ser.points[0] = metricPoint{}
 	ser.points = ser.points[1:]
 	if len(ser.points) == 0 {
@@ -292,6 +327,13 @@ func (s *store) evictPoint(key metricKey) {
 	}
 	s.unref(key.Service)
 	s.pointStats.Evicted++
+}
+
+// evictLog accounts for a log record dropped from the ring.
+func (s *store) evictLog(old *logRecord) {
+	s.logBytes -= logSize(old)
+	s.unref(old.Service)
+	s.logStats.Evicted++
 }
 
 func (s *store) ref(service string) { s.services[service]++ }
@@ -317,6 +359,7 @@ func (s *store) stats() Stats {
 	st.Spans.Stored = s.spanCount
 	st.Logs.Stored = s.logs.len()
 	st.MetricPoints.Stored = s.pointOrder.len()
+	st.Spans.Bytes, st.Logs.Bytes, st.MetricPoints.Bytes = s.spanBytes, s.logBytes, s.pointBytes
 	return st
 }
 
@@ -466,22 +509,42 @@ func (s *store) metrics(service string) []metricSeriesView {
 // storage grows on demand up to max elements.
 type ring[T any] struct {
 	buf  []T
-	head int // index of the oldest element once buf is full
+	head int // index of the oldest element
+	n    int // elements held
 	max  int
 }
 
-func (r *ring[T]) len() int { return len(r.buf) }
+func (r *ring[T]) len() int { return r.n }
 
 // push appends v, returning the element it displaced when full.
 func (r *ring[T]) push(v T) (old T, evicted bool) {
-	if len(r.buf) < r.max {
-		r.buf = append(r.buf, v)
-		return old, false
+	if r.n == r.max {
+		old = r.buf[r.head]
+		r.buf[r.head] = v
+		r.head = (r.head + 1) % len(r.buf)
+		return old, true
 	}
-	old = r.buf[r.head]
-	r.buf[r.head] = v
+	if r.n == len(r.buf) {
+		grown := make([]T, min(r.max, max(2*len(r.buf), 64)))
+		for i := range r.n {
+			grown[i] = r.at(i)
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = v
+	r.n++
+	return old, false
+}
+
+// popOldest removes and returns the oldest element; the ring must not be
+// empty.
+func (r *ring[T]) popOldest() T {
+	var zero T
+	v := r.buf[r.head]
+	r.buf[r.head] = zero
 	r.head = (r.head + 1) % len(r.buf)
-	return old, true
+	r.n--
+	return v
 }
 
 // at returns the i-th oldest element, 0 <= i < len.

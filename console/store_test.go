@@ -140,7 +140,7 @@ func TestStoreDuplicateSpanReplaces(t *testing.T) {
 	again.Status.Code = "error"
 	s.addSpans([]*span{again}, 1)
 	st := s.stats()
-	want := SignalStats{Received: 3, Rejected: 1, Duplicates: 1, Stored: 1}
+	want := SignalStats{Received: 3, Rejected: 1, Duplicates: 1, Stored: 1, Bytes: spanSize(again)}
 	if st.Spans != want {
 		t.Errorf("span stats = %+v, want %+v", st.Spans, want)
 	}
@@ -158,7 +158,8 @@ func TestStoreLogsBound(t *testing.T) {
 	s.addLogs(logs[:2], 0)
 	s.addLogs(logs[2:], 2)
 	st := s.stats().Logs
-	want := SignalStats{Received: 7, Rejected: 2, Stored: 3, Evicted: 2}
+	want := SignalStats{Received: 7, Rejected: 2, Stored: 3, Evicted: 2,
+		Bytes: logSize(logs[2]) + logSize(logs[3]) + logSize(logs[4])}
 	if st != want {
 		t.Errorf("log stats = %+v, want %+v", st, want)
 	}

@@ -251,6 +251,7 @@ func sortLogsByTime(logs []*logRecord) {
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
 		"duration":   formatDuration,
+		"bytes":      bytesString,
 		"clock":      func(t time.Time) string { return formatTime(t, "15:04:05.000") },
 		"datetime":   func(t time.Time) string { return formatTime(t, "2006-01-02 15:04:05.000 MST") },
 		"value":      valueString,
@@ -317,6 +318,32 @@ func formatDuration(d time.Duration) string {
 		return trimFloat(d.Seconds()) + "s"
 	}
 	return d.Round(time.Second).String()
+}
+
+// bytesString renders an int or int64 count of bytes for the templates.
+func bytesString(n any) string {
+	switch n := n.(type) {
+	case int:
+		return formatBytes(n)
+	case int64:
+		return formatBytes(n)
+	}
+	return fmt.Sprint(n)
+}
+
+// formatBytes renders n bytes in binary units: 512 B, 1.5 KiB, 12.3 MiB.
+func formatBytes[T int | int64](n T) string {
+	f := float64(n)
+	for _, unit := range []string{"B", "KiB", "MiB", "GiB"} {
+		if f < 1024 || unit == "GiB" {
+			if unit == "B" {
+				return fmt.Sprintf("%d B", int64(n))
+			}
+			return trimFloat(f) + " " + unit
+		}
+		f /= 1024
+	}
+	return ""
 }
 
 func trimFloat(f float64) string {

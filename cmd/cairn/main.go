@@ -161,6 +161,9 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&cfg.Options.MaxSpans, "max-spans", 0, "spans kept in memory, oldest traces evicted first (default 100000)")
 	fs.IntVar(&cfg.Options.MaxLogs, "max-logs", 0, "log records kept (default 50000)")
 	fs.IntVar(&cfg.Options.MaxPoints, "max-points", 0, "metric points kept (default 50000)")
+	fs.IntVar(&cfg.Options.MaxSpanBytes, "max-span-bytes", 0, "approximate bytes of spans kept, oldest traces evicted first (default 256 MiB)")
+	fs.IntVar(&cfg.Options.MaxLogBytes, "max-log-bytes", 0, "approximate bytes of log records kept (default 64 MiB)")
+	fs.IntVar(&cfg.Options.MaxPointBytes, "max-point-bytes", 0, "approximate bytes of metric points kept (default 32 MiB)")
 	fs.StringVar(&cfg.Options.DataDir, "data", "", "keep the history in `dir`/console.db (SQLite) so that a restart restores it, up to the bounds above (default: memory only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
