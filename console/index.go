@@ -36,6 +36,10 @@ const (
 type traceIndex struct {
 	postings map[string]*posting // term -> ascending trace sequence numbers, no duplicates
 	buf      []byte              // scratch for building terms without allocating
+	// lastSeq and lastResource are the trace and resource whose service
+	// and resource attributes add indexed last.
+	lastSeq      uint64
+	lastResource *resource
 	// entries counts posting entries, and sweepAt is the count at which
 	// the next sweep drops dead ones.
 	entries, sweepAt int
@@ -51,13 +55,20 @@ type posting struct{ seqs []uint64 }
 
 // add indexes sp as part of the trace with sequence number seq.
 func (x *traceIndex) add(seq uint64, sp *span) {
-	x.term(seq, termService, sp.Service)
 	x.term(seq, termOperation, sp.Service, sp.Name)
 	x.term(seq, termName, sp.Name)
 	if sp.isError() {
 		x.term(seq, termError)
 	}
 	x.attrs(seq, sp.Attributes)
+	// The spans of one export share their resource, and a trace's spans
+	// usually arrive together: index the service and the resource's
+	// attributes once per run of spans with the same trace and resource.
+	if seq == x.lastSeq && sp.Resource == x.lastResource && sp.Resource != nil {
+		return
+	}
+	x.lastSeq, x.lastResource = seq, sp.Resource
+	x.term(seq, termService, sp.Service)
 	if sp.Resource != nil {
 		x.attrs(seq, sp.Resource.Attributes)
 	}

@@ -165,10 +165,11 @@ func (s *store) addSpan(sp *span) {
 	s.red.observe(sp)
 	t.index[sp.SpanID] = len(t.spans)
 	t.spans = append(t.spans, sp)
+	before := t.bytes
 	t.include(sp)
 	s.ref(sp.Service)
 	s.spanCount++
-	s.spanBytes += spanSize(sp)
+	s.spanBytes += t.bytes - before
 }
 
 // evictSpans drops whole traces, oldest first, until the span bounds
