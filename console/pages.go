@@ -426,7 +426,7 @@ func metricPanelOf(in instrument, ser attrSeries) metricPanel {
 		from, to = ser.Points[0].Time, ser.Points[len(ser.Points)-1].Time
 	}
 	for _, d := range dots {
-		from, to = minTime(from, d.Time), maxTime(to, d.Time)
+		from, to = minTime(from, d.Time), later(to, d.Time)
 	}
 	axis := func(ch lineChart) lineChart {
 		if to.After(from) {
@@ -466,14 +466,6 @@ func metricPanelOf(in instrument, ser attrSeries) metricPanel {
 // minTime returns the earlier of a and b, ignoring a zero a.
 func minTime(a, b time.Time) time.Time {
 	if a.IsZero() || b.Before(a) {
-		return b
-	}
-	return a
-}
-
-// maxTime returns the later of a and b.
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
 		return b
 	}
 	return a
