@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairnhq/cairn/cqrs"
+	"github.com/cairnhq/cairn/saga"
 )
 
 // Table is the default name of the barrier's table.
@@ -142,8 +143,11 @@ func (e *HangingError) Error() string {
 	return "barrier: action " + e.Branch.String() + " refused: its compensation ran first (anti-hanging)"
 }
 
-// Is reports whether target is [ErrHanging].
-func (e *HangingError) Is(target error) bool { return target == ErrHanging }
+// Is reports whether target is [ErrHanging] or [saga.ErrPermanent]: a
+// saga's orchestrator neither retries a refused action nor counts on it.
+func (e *HangingError) Is(target error) bool {
+	return target == ErrHanging || target == saga.ErrPermanent
+}
 
 // Option configures a [Barrier]. There is no tracer provider to set: a
 // call adds its event to the span in its context, whichever made it.
@@ -278,7 +282,7 @@ func (b *Barrier) createTable(ctx context.Context, create string) (err error) {
 // commits tx: the barrier's rows and fn's writes commit together, and a
 // null compensation's row is what refuses the late action. With an
 // error, the caller rolls back tx: for Refused the error is a
-// [*HangingError] (errors.Is(err, ErrHanging)), which must not be retried;
+// [*HangingError] (errors.Is(err, ErrHanging), and saga.ErrPermanent), which must not be retried;
 // for Failed it is fn's error, returned as is, or the barrier's own, and
 // the rollback removes the barrier's rows with fn's writes, so that a
 // retry runs fn again.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/cairnhq/cairn/cqrs"
 	"github.com/cairnhq/cairn/internal/testenv"
+	sagapkg "github.com/cairnhq/cairn/saga"
 )
 
 // testDB is an empty participant database.
@@ -292,6 +293,9 @@ func TestCases(t *testing.T) {
 						got, err := s.b.Do(t.Context(), br, s.effect(saga, st.op, st.fail))
 						if got != st.want || !errors.Is(err, st.wantErr) || (err == nil) != (st.wantErr == nil) {
 							t.Fatalf("step %d: Do(%v) = %v, %v, want %v, %v", j, br, got, err, st.want, st.wantErr)
+						}
+						if st.wantErr == ErrHanging && !errors.Is(err, sagapkg.ErrPermanent) {
+							t.Fatalf("step %d: a refused action's error %v is not saga.ErrPermanent", j, err)
 						}
 						if n := s.rows(t, saga); n != st.wantRows {
 							t.Errorf("step %d: %v left %d barrier rows, want %d", j, br, n, st.wantRows)
