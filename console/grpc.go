@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -11,7 +12,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor so servers accept gzip-compressed exports
+	"google.golang.org/grpc/stats"
 	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -38,11 +41,81 @@ func (c *Console) RegisterGRPC(s *grpc.Server) {
 // Options.MaxBodyBytes; opts are applied after that limit and may
 // override it. The caller serves it on a listener (conventionally port
 // 4317) and stops it.
+//
+// Unlike a server the caller builds, it sheds exports over the in-flight
+// bound before reading them: a tap handle takes the slot when the stream
+// opens and refuses it with RESOURCE_EXHAUSTED at once, so refusing costs
+// no decoding and no memory for the request, and a stats handler frees
+// the slot when the call ends. Do not pass another grpc.InTapHandle in
+// opts: gRPC keeps only one.
 func (c *Console) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	all := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(int(c.maxBody))}, opts...)
+	all := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(c.maxBody)),
+		grpc.InTapHandle(c.tapShed),
+		grpc.StatsHandler(slotReleaser{c}),
+	}, opts...)
 	s := grpc.NewServer(all...)
 	c.RegisterGRPC(s)
 	return s
+}
+
+// otlpMethods are the gRPC methods of the OTLP export services.
+var otlpMethods = map[string]bool{
+	"/" + coltracepb.TraceService_ServiceDesc.ServiceName + "/Export":     true,
+	"/" + colmetricspb.MetricsService_ServiceDesc.ServiceName + "/Export": true,
+	"/" + collogspb.LogsService_ServiceDesc.ServiceName + "/Export":       true,
+}
+
+// slotKey marks the context of a call that holds an in-flight slot taken
+// by tapShed.
+type slotKey struct{}
+
+// slot is the in-flight slot of one call; released makes its release
+// happen once.
+type slot struct{ released atomic.Bool }
+
+// tapShed takes an in-flight slot for an OTLP export as its stream opens,
+// before its message is read, or refuses it with RESOURCE_EXHAUSTED.
+func (c *Console) tapShed(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if !otlpMethods[info.FullMethodName] {
+		return ctx, nil
+	}
+	if !c.acquire() {
+		return nil, c.errExhausted()
+	}
+	return context.WithValue(ctx, slotKey{}, &slot{}), nil
+}
+
+// takeSlot takes an in-flight slot for an export handled by ctx's call:
+// none when tapShed already took one. release frees what it took.
+func (c *Console) takeSlot(ctx context.Context) (release func(), ok bool) {
+	if _, tapped := ctx.Value(slotKey{}).(*slot); tapped {
+		return func() {}, true
+	}
+	if !c.acquire() {
+		return nil, false
+	}
+	return c.release, true
+}
+
+// slotReleaser is the stats handler that frees the slot tapShed took,
+// when the call ends however it ends (including a message that could not
+// be decoded).
+type slotReleaser struct{ c *Console }
+
+func (slotReleaser) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (slotReleaser) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (slotReleaser) HandleConn(context.Context, stats.ConnStats) {}
+
+func (h slotReleaser) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if _, end := s.(*stats.End); !end {
+		return
+	}
+	if sl, ok := ctx.Value(slotKey{}).(*slot); ok && sl.released.CompareAndSwap(false, true) {
+		h.c.release()
+	}
 }
 
 // errExhausted returns the gRPC error for an export shed over the
@@ -76,10 +149,11 @@ type grpcTraces struct {
 
 // Export stores the spans of req.
 func (g grpcTraces) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	if !g.c.acquire() {
+	release, ok := g.c.takeSlot(ctx)
+	if !ok {
 		return nil, g.c.errExhausted()
 	}
-	defer g.c.release()
+	defer release()
 	resp, err := g.c.consumeTraces(ctx, req)
 	if err != nil {
 		return nil, grpcUnavailable(ctx, err)
@@ -95,10 +169,11 @@ type grpcLogs struct {
 
 // Export stores the log records of req.
 func (g grpcLogs) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	if !g.c.acquire() {
+	release, ok := g.c.takeSlot(ctx)
+	if !ok {
 		return nil, g.c.errExhausted()
 	}
-	defer g.c.release()
+	defer release()
 	resp, err := g.c.consumeLogs(ctx, req)
 	if err != nil {
 		return nil, grpcUnavailable(ctx, err)
@@ -114,10 +189,11 @@ type grpcMetrics struct {
 
 // Export stores the metric data points of req.
 func (g grpcMetrics) Export(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
-	if !g.c.acquire() {
+	release, ok := g.c.takeSlot(ctx)
+	if !ok {
 		return nil, g.c.errExhausted()
 	}
-	defer g.c.release()
+	defer release()
 	resp, err := g.c.consumeMetrics(ctx, req)
 	if err != nil {
 		return nil, grpcUnavailable(ctx, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/mem"
 	grpcstatus "google.golang.org/grpc/status"
 )
 
@@ -133,5 +135,56 @@ func TestGRPCLoadShedding(t *testing.T) {
 	c.release()
 	if _, err := coltracepb.NewTraceServiceClient(conn).Export(ctx, traceRequest(testSpan{service: "a", trace: 1, id: 1})); err != nil {
 		t.Errorf("Export after the slot was freed: %v", err)
+	}
+}
+
+// garbageCodec sends bytes that are not an OTLP message, so the server
+// fails to decode the request.
+type garbageCodec struct{}
+
+func (garbageCodec) Marshal(any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer{0xff, 0xff, 0xff}}, nil
+}
+func (garbageCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+func (garbageCodec) Name() string                         { return "proto" }
+
+// TestGRPCShedsBeforeReading checks that NewGRPCServer refuses an export
+// over the in-flight bound before reading its message (a message over the
+// size limit is refused for the bound, not for its size), and that every
+// call frees its slot however it ends: success, a message that cannot be
+// decoded, a refusal for size.
+func TestGRPCShedsBeforeReading(t *testing.T) {
+	c := New(Options{MaxInFlightExports: 1, MaxBodyBytes: 1 << 10})
+	conn := serveGRPC(t, c)
+	client := coltracepb.NewTraceServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	huge := traceRequest(testSpan{service: "a", trace: 1, id: 1, name: strings.Repeat("x", 4<<10)})
+
+	if !c.acquire() {
+		t.Fatal("acquire on an idle console = false")
+	}
+	_, err := client.Export(ctx, huge)
+	if st := grpcstatus.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "in flight") {
+		t.Fatalf("Export of an oversized message while the bound is reached: %v, want RESOURCE_EXHAUSTED for the in-flight bound", err)
+	}
+	c.release()
+
+	// With the slot free, the same message is refused for its size...
+	if _, err := client.Export(ctx, huge); grpcstatus.Code(err) != codes.ResourceExhausted || strings.Contains(err.Error(), "in flight") {
+		t.Fatalf("oversized Export with a free slot: %v, want RESOURCE_EXHAUSTED for the size", err)
+	}
+	// ... a message that cannot be decoded fails ...
+	if err := conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", struct{}{}, new(struct{}), grpc.ForceCodecV2(garbageCodec{})); grpcstatus.Code(err) != codes.Internal {
+		t.Fatalf("undecodable Export: %v, want INTERNAL", err)
+	}
+	// ... and neither kept the only slot: 20 exports in a row succeed.
+	for i := range 20 {
+		if _, err := client.Export(ctx, traceRequest(testSpan{service: "a", trace: 2, id: byte(i + 1)})); err != nil {
+			t.Fatalf("export %d after refusals and failures: %v (a slot leaked)", i, err)
+		}
+	}
+	if got := c.Stats().Shed; got != 1 {
+		t.Errorf("Stats().Shed = %d, want 1", got)
 	}
 }

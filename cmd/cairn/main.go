@@ -161,6 +161,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&cfg.Options.MaxSpans, "max-spans", 0, "spans kept in memory, oldest traces evicted first (default 100000)")
 	fs.IntVar(&cfg.Options.MaxLogs, "max-logs", 0, "log records kept (default 50000)")
 	fs.IntVar(&cfg.Options.MaxPoints, "max-points", 0, "metric points kept (default 50000)")
+	fs.IntVar(&cfg.Options.MaxInFlightExports, "max-in-flight-exports", 0, "exports handled at once, HTTP and gRPC together; more are refused with 429 / RESOURCE_EXHAUSTED and a retry hint (default 4 × GOMAXPROCS)")
 	fs.IntVar(&cfg.Options.MaxSpanBytes, "max-span-bytes", 0, "approximate bytes of spans kept, oldest traces evicted first (default 256 MiB)")
 	fs.IntVar(&cfg.Options.MaxLogBytes, "max-log-bytes", 0, "approximate bytes of log records kept (default 64 MiB)")
 	fs.IntVar(&cfg.Options.MaxPointBytes, "max-point-bytes", 0, "approximate bytes of metric points kept (default 32 MiB)")
