@@ -7,8 +7,11 @@
 // A [Definition] is a named sequence of stages; a [Stage] is one [Step] or
 // a parallel group of steps. An [Orchestrator] starts instances of its
 // definitions ([Orchestrator.Start]), persisting each in a [Store] before
-// running anything and after every stage, so that any orchestrator on the
-// same store can resume it. The data of an instance, of the type D, is
+// running anything, before every stage and at its end, so that any
+// orchestrator on the same store can resume it. A write records the
+// outcome of a stage together with the start of the next (the first
+// stage starts with the instance's creation): a saga of n stages that
+// completes is n+1 writes. The data of an instance, of the type D, is
 // stored as JSON and passed to every action and compensation as *D; steps
 // record in it what later steps and compensations need.
 //

@@ -177,7 +177,8 @@ func (o *Orchestrator[D]) Owner() string { return o.cfg.owner }
 
 // Start persists a new instance id of the definition named definition with
 // data, and then runs it in the background; [Orchestrator.Wait] waits for
-// it to end. It returns the persisted instance.
+// it to end. It returns the persisted instance, whose first stage's steps
+// are running (in their first attempt) and the others pending.
 //
 // Start is idempotent on id: when the instance exists with the same
 // definition and input data (as JSON), Start returns it and runs nothing,
@@ -209,8 +210,16 @@ func (o *Orchestrator[D]) Start(ctx context.Context, definition, id string, data
 	ctx, span := o.tel.tracer.Start(ctx, "saga "+definition,
 		trace.WithAttributes(NameKey.String(definition), InstanceKey.String(id)))
 	inst := Instance{ID: id, Definition: definition, Status: StatusRunning, Input: input, Data: input, Owner: o.cfg.owner}
-	for _, s := range def.steps() {
-		inst.Steps = append(inst.Steps, StepState{Name: s.Name, Status: StepPending})
+	// The steps of the first stage are created running, in their first
+	// attempt, as they would be by the write that precedes them: a crash
+	// after Create runs them again, as a crash after that write would.
+	first := len(def.Stages[0])
+	for i, s := range def.steps() {
+		st := StepState{Name: s.Name, Status: StepPending}
+		if i < first {
+			st.Status, st.Attempts = StepRunning, 1
+		}
+		inst.Steps = append(inst.Steps, st)
 	}
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier)
@@ -237,7 +246,10 @@ func (o *Orchestrator[D]) Start(ctx context.Context, definition, id string, data
 	}
 	o.tel.started.Add(ctx, 1, metric.WithAttributes(NameKey.String(definition)))
 	span.AddEvent(TransitionEventName, trace.WithAttributes(StatusKey.String(string(StatusRunning))))
-	o.launch(ctx, def, stored, span, t0)
+	for _, st := range stored.Steps[:first] {
+		span.AddEvent(TransitionEventName, trace.WithAttributes(StepKey.String(st.Name), StatusKey.String(string(st.Status))))
+	}
+	o.launch(ctx, def, stored, span, t0, true)
 	return stored, nil
 }
 
@@ -266,29 +278,36 @@ func (o *Orchestrator[D]) Data(inst Instance) (D, error) {
 
 // Wait waits until instance id is final (completed or compensated) and
 // returns it, or returns ctx's error with the instance's last known state.
-// It is told at once when this orchestrator finishes the instance, and
-// polls the store every poll interval otherwise.
+// While this orchestrator runs the instance, Wait waits for the run to end
+// and returns the state it persisted last, without reading the store;
+// otherwise it polls the store every poll interval.
 func (o *Orchestrator[D]) Wait(ctx context.Context, id string) (Instance, error) {
 	for {
+		o.mu.Lock()
+		r := o.runs[id]
+		o.mu.Unlock()
+		if r != nil {
+			select {
+			case <-ctx.Done():
+				return r.snapshot(), ctx.Err()
+			case <-r.done:
+			}
+			if inst := r.snapshot(); inst.Status.Final() {
+				return inst, nil
+			}
+			continue // the run stopped before the end: ask the store
+		}
 		inst, err := o.Get(ctx, id)
 		if err != nil || inst.Status.Final() {
 			return inst, err
 		}
-		o.mu.Lock()
-		var done chan struct{}
-		if r := o.runs[id]; r != nil {
-			done = r.done
-		}
-		o.mu.Unlock()
 		t := time.NewTimer(o.cfg.poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return inst, ctx.Err()
-		case <-done:
 		case <-t.C:
 		}
-		t.Stop()
 	}
 }
 
@@ -346,7 +365,7 @@ func (o *Orchestrator[D]) recoverOnce(ctx context.Context) (int, error) {
 		rctx, span := o.tel.tracer.Start(parent, "saga "+inst.Definition+" resume",
 			trace.WithAttributes(NameKey.String(inst.Definition), InstanceKey.String(inst.ID)))
 		span.AddEvent(TransitionEventName, trace.WithAttributes(StatusKey.String(string(inst.Status))))
-		o.launch(rctx, def, inst, span, t0)
+		o.launch(rctx, def, inst, span, t0, false)
 	}
 	return len(insts), nil
 }
@@ -369,11 +388,13 @@ func (o *Orchestrator[D]) Close() error {
 
 // launch runs inst in a new goroutine, after any run of the same instance
 // still ending in this orchestrator. t0 is the time before the store
-// call that gave the lease.
-func (o *Orchestrator[D]) launch(ctx context.Context, def *Definition[D], inst Instance, span trace.Span, t0 time.Time) {
+// call that gave the lease; created is true for an instance that Start
+// has just created, whose first stage is persisted running already.
+func (o *Orchestrator[D]) launch(ctx context.Context, def *Definition[D], inst Instance, span trace.Span, t0 time.Time, created bool) {
 	inst.Owner = o.cfg.owner // fence writes by this orchestrator's identity, whatever the store returned
 	ctx, cancel := context.WithCancelCause(trace.ContextWithSpan(context.WithoutCancel(ctx), span))
-	r := &run[D]{o: o, def: def, inst: inst, span: span, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	r := &run[D]{o: o, def: def, inst: inst, span: span, ctx: ctx, cancel: cancel, done: make(chan struct{}), created: created}
+	r.publish()
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()

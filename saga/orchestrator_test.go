@@ -306,16 +306,29 @@ type statusLog struct {
 	statuses []saga.Status
 }
 
+func (s *statusLog) Create(ctx context.Context, inst saga.Instance, lease time.Duration) (saga.Instance, bool, error) {
+	out, created, err := s.MemStore.Create(ctx, inst, lease)
+	if created {
+		s.log(inst.Status)
+	}
+	return out, created, err
+}
+
 func (s *statusLog) Update(ctx context.Context, inst saga.Instance, lease time.Duration) (saga.Instance, error) {
 	out, err := s.MemStore.Update(ctx, inst, lease)
 	if err == nil {
-		s.mu.Lock()
-		if n := len(s.statuses); n == 0 || s.statuses[n-1] != inst.Status {
-			s.statuses = append(s.statuses, inst.Status)
-		}
-		s.mu.Unlock()
+		s.log(inst.Status)
 	}
 	return out, err
+}
+
+// log records status unless it is the last one recorded.
+func (s *statusLog) log(status saga.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.statuses); n == 0 || s.statuses[n-1] != status {
+		s.statuses = append(s.statuses, status)
+	}
 }
 
 func TestCompensationRetriesUntilSuccess(t *testing.T) {
@@ -468,6 +481,120 @@ func TestStepInfo(t *testing.T) {
 		}
 		if _, ok := saga.StepInfoFrom(t.Context()); ok {
 			t.Error("StepInfoFrom found a step in a plain context")
+		}
+	})
+}
+
+// countingStore counts the calls of a MemStore's methods, and records the
+// step states that Create and Update write.
+type countingStore struct {
+	*sagatest.MemStore
+	mu                     sync.Mutex
+	creates, updates, gets int
+	written                [][]saga.StepState
+}
+
+func (s *countingStore) Create(ctx context.Context, inst saga.Instance, lease time.Duration) (saga.Instance, bool, error) {
+	s.mu.Lock()
+	s.creates++
+	s.written = append(s.written, slices.Clone(inst.Steps))
+	s.mu.Unlock()
+	return s.MemStore.Create(ctx, inst, lease)
+}
+
+func (s *countingStore) Update(ctx context.Context, inst saga.Instance, lease time.Duration) (saga.Instance, error) {
+	s.mu.Lock()
+	s.updates++
+	s.written = append(s.written, slices.Clone(inst.Steps))
+	s.mu.Unlock()
+	return s.MemStore.Update(ctx, inst, lease)
+}
+
+func (s *countingStore) Get(ctx context.Context, id string) (saga.Instance, error) {
+	s.mu.Lock()
+	s.gets++
+	s.mu.Unlock()
+	return s.MemStore.Get(ctx, id)
+}
+
+// TestWritesPerSaga checks that a saga of n stages that completes is one
+// Create and n Updates, each step marked running (its attempt counted)
+// before it runs and succeeded with the next stage's start, and that
+// Wait on the orchestrator that runs the instance reads nothing.
+func TestWritesPerSaga(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &countingStore{MemStore: sagatest.NewMemStore()}
+		j := &journal{}
+		defs := []saga.Definition[order]{{Name: "checkout", Stages: []saga.Stage[order]{
+			{step(j, "reserve", nil)}, {step(j, "pay", nil), step(j, "ship", nil)}, {step(j, "notify", nil)},
+		}}}
+		o := newOrch(t, store, defs)
+		inst := startWait(t, o, "checkout", "o1", order{ID: "o1"})
+		if inst.Status != saga.StatusCompleted {
+			t.Fatalf("status %s, want completed", inst.Status)
+		}
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		if store.creates != 1 || store.updates != 3 || store.gets != 0 {
+			t.Errorf("%d creates, %d updates, %d gets; want 1, 3, 0", store.creates, store.updates, store.gets)
+		}
+		r, p, s, n := saga.StepRunning, saga.StepPending, saga.StepSucceeded, "notify"
+		state := func(name string, st saga.StepStatus, attempts int) saga.StepState {
+			return saga.StepState{Name: name, Status: st, Attempts: attempts}
+		}
+		want := [][]saga.StepState{
+			{state("reserve", r, 1), state("pay", p, 0), state("ship", p, 0), state(n, p, 0)},
+			{state("reserve", s, 1), state("pay", r, 1), state("ship", r, 1), state(n, p, 0)},
+			{state("reserve", s, 1), state("pay", s, 1), state("ship", s, 1), state(n, r, 1)},
+			{state("reserve", s, 1), state("pay", s, 1), state("ship", s, 1), state(n, s, 1)},
+		}
+		if diff := cmp.Diff(want, store.written); diff != "" {
+			t.Errorf("step states written (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestWaitReturnsCopies checks that the instances that concurrent Waits
+// return for a run of their orchestrator are each the caller's to change,
+// and that a Wait whose context ends returns the last state persisted.
+func TestWaitReturnsCopies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &countingStore{MemStore: sagatest.NewMemStore()}
+		j := &journal{}
+		entered, gate := make(chan string, 1), make(chan struct{})
+		o := newOrch(t, store, []saga.Definition[order]{{Name: "d", Stages: []saga.Stage[order]{{gated(j, "a", false, entered, gate)}}}})
+		if _, err := o.Start(t.Context(), "d", "x", order{ID: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		<-entered
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		inst, err := o.Wait(ctx, "x")
+		if !errors.Is(err, context.Canceled) || inst.Status != saga.StatusRunning || inst.Steps[0].Status != saga.StepRunning {
+			t.Errorf("Wait with a canceled context = %s (step %s), %v; want running, running, context.Canceled", inst.Status, inst.Steps[0].Status, err)
+		}
+		var got [2]saga.Instance
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() {
+				var err error
+				if got[i], err = o.Wait(t.Context(), "x"); err != nil {
+					t.Errorf("Wait: %v", err)
+				}
+			})
+		}
+		synctest.Wait() // both wait for the run
+		close(gate)
+		wg.Wait()
+		got[0].Steps[0].Status = saga.StepFailed
+		got[0].Data[0] = '!'
+		if got[1].Status != saga.StatusCompleted || got[1].Steps[0].Status != saga.StepSucceeded || !json.Valid(got[1].Data) {
+			t.Errorf("second Wait: %s, step %s, data %s; want completed, succeeded and the stored JSON", got[1].Status, got[1].Steps[0].Status, got[1].Data)
+		}
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		if store.gets != 0 {
+			t.Errorf("%d gets, want none while the orchestrator runs the instance", store.gets)
 		}
 	})
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -30,6 +32,29 @@ type run[D any] struct {
 	deadline *time.Timer             // cancels ctx when the lease may have expired
 	done     chan struct{}           // closed when the run's goroutine ends
 	stuck    bool                    // counted in the stuck gauge
+	created  bool                    // Start created inst with its first stage running
+	// last is the instance as last persisted by the run, for Wait: a copy
+	// that the run never changes, published after every write.
+	last atomic.Pointer[Instance]
+}
+
+// publish makes r.inst, as just persisted, the run's last known state.
+// The copy owns its Steps, which the run changes in place; Data and Input
+// are replaced, never changed, by the run.
+func (r *run[D]) publish() {
+	inst := r.inst
+	inst.Steps = slices.Clone(inst.Steps)
+	r.last.Store(&inst)
+}
+
+// snapshot returns a copy of the run's last known state, for a caller to
+// keep.
+func (r *run[D]) snapshot() Instance {
+	inst := *r.last.Load()
+	inst.Steps = slices.Clone(inst.Steps)
+	inst.Input = slices.Clone(inst.Input)
+	inst.Data = slices.Clone(inst.Data)
+	return inst
 }
 
 // errStopped is returned internally when the run must stop touching the
@@ -146,6 +171,7 @@ func (r *run[D]) save() error {
 		inst, err := r.o.store.Update(r.ctx, r.inst, r.o.cfg.lease)
 		if err == nil {
 			r.inst = inst
+			r.publish()
 			return nil
 		}
 		if errors.Is(err, ErrLeaseLost) {
@@ -180,6 +206,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (r *run[D]) forward() error {
 	steps := r.def.steps()
 	off := 0
+	started := r.created // the first stage's running steps are persisted
 	for _, stage := range r.def.Stages {
 		var todo []int
 		for j := range stage {
@@ -191,11 +218,9 @@ func (r *run[D]) forward() error {
 		if len(todo) == 0 {
 			continue
 		}
-		for _, i := range todo {
-			r.inst.Steps[i].Attempts++
-			r.setStep(i, StepRunning)
-		}
-		if err := r.save(); err != nil {
+		if started {
+			started = false
+		} else if err := r.begin(todo); err != nil {
 			return err
 		}
 		errs := make([]error, len(todo))
@@ -230,9 +255,8 @@ func (r *run[D]) forward() error {
 			r.setStatus(StatusCompensating)
 			return r.save()
 		}
-		if err := r.save(); err != nil {
-			return err
-		}
+		// The successes are saved with the next stage's running steps, or
+		// with the completion.
 	}
 	r.setStatus(StatusCompleted)
 	if err := r.save(); err != nil {
@@ -240,6 +264,23 @@ func (r *run[D]) forward() error {
 	}
 	r.o.tel.completed.Add(r.ctx, 1, metric.WithAttributes(NameKey.String(r.def.Name)))
 	return nil
+}
+
+// begin marks the steps todo running, in a new attempt, and saves the
+// instance before they run.
+func (r *run[D]) begin(todo []int) error {
+	for _, i := range todo {
+		r.inst.Steps[i].Attempts++
+		r.setStep(i, StepRunning)
+	}
+	// This write also records the outcome of the previous stage, whose
+	// successes were not saved on their own: a crash before it leaves
+	// those steps running, so that they run again (as after a crash
+	// between a step's effect and the write that records it, which
+	// actions must tolerate anyway); after it, the state is the one
+	// separate writes would have reached. Either way the attempt is
+	// counted before the step runs.
+	return r.save()
 }
 
 // backward compensates, one at a time in reverse definition order, every

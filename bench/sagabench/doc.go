@@ -1,6 +1,7 @@
-// Package sagabench measures what cairn's saga barrier (saga/barrier)
-// costs a participant: sagas/s with the barrier on, against the same
-// local transactions without it.
+// Package sagabench measures cairn's sagas: what the barrier
+// (saga/barrier) costs a participant, and the throughput of whole sagas
+// run by the orchestrator (package saga) with the barrier on, against the
+// same local transactions without either.
 //
 // One saga is three branches, each the action of a step in its own local
 // transaction of the participant's database, one after the other:
@@ -31,10 +32,18 @@
 // sagas on its own connection. Telemetry is off (a no-op meter provider,
 // no span in the context).
 //
+// BenchmarkSagaThroughput runs whole sagas: variant=saga starts each with
+// the orchestrator (its store in the same database) and waits for it; each
+// step's action runs barrier.Do with the branch from saga.StepInfoFrom.
+// variant=raw runs the same three local transactions without barrier or
+// orchestrator. conc=1 runs one saga at a time, conc=32 keeps 32 in
+// flight. Every saga must complete, and the tables must hold exactly its
+// rows, checked outside the timer.
+//
 // The anchor in cairn's issue is DTM's published figure for sagas with
 // its barrier on MySQL: 531 global transactions/s on 4 cores, on its
 // hardware, including DTM's server, its store and the HTTP calls to the
 // participants, none of which is measured here: compare ratios to raw,
 // not the absolute rates. It has no API; run it with
-// bench/run.sh SagaBarrier.
+// bench/run.sh SagaBarrier and bench/run.sh SagaThroughput.
 package sagabench

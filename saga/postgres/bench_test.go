@@ -13,7 +13,8 @@ type benchData struct {
 }
 
 // BenchmarkStartWait measures a three-step saga (one step, a parallel
-// group of two) persisted in PostgreSQL: five writes per instance.
+// group of two) persisted in PostgreSQL: three writes per instance (Create,
+// and an Update per stage), and no read.
 func BenchmarkStartWait(b *testing.B) {
 	db := openDB(b)
 	s, err := New(b.Context(), db)

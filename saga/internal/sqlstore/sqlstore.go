@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,11 @@ type Store struct {
 	dialect Dialect
 	table   string
 	q       queries
+	// stmts holds the statements prepared on db, by query, on SQLite
+	// only: modernc.org/sqlite parses every query it is given, which
+	// costs more than running a small one, while pgx caches its prepared
+	// statements itself. They are released when db closes.
+	stmts map[string]*sql.Stmt
 }
 
 var _ saga.Store = (*Store)(nil)
@@ -53,6 +59,14 @@ type queries struct {
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 const columns = `id, definition, status, input, data, steps, error, trace_parent, trace_state, owner, lease_until, version, created_at, updated_at`
+
+// updated are the columns that Update returns: those it did not just write
+// with the caller's values (id and owner are the caller's too, by its
+// condition), so that it need not decode the steps again.
+const updated = `definition, input, trace_parent, trace_state, ` + stamped
+
+// stamped are the columns that the store sets, which Create returns.
+const stamped = `lease_until, version, created_at, updated_at`
 
 const final = `('completed', 'compensated')`
 
@@ -72,12 +86,12 @@ func New(ctx context.Context, db *sql.DB, d Dialect, table string) (*Store, erro
 	s.q = queries{
 		create: s.bind(`INSERT INTO ` + table + ` (` + columns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {until}, 1, {now}, {now})
-ON CONFLICT (id) DO NOTHING RETURNING ` + columns),
+ON CONFLICT (id) DO NOTHING RETURNING ` + stamped),
 		get: s.bind(`SELECT ` + columns + ` FROM ` + table + ` WHERE id = $1`),
 		update: s.bind(`UPDATE ` + table + ` SET status = $1, data = $2, steps = $3, error = $4,
 	version = version + 1, updated_at = {now}, lease_until = {until}
 WHERE id = $5 AND version = $6 AND owner = $7 AND lease_until > {now}
-RETURNING ` + columns),
+RETURNING ` + updated),
 		renew: s.bind(`UPDATE ` + table + ` SET lease_until = {until} WHERE id = $1 AND owner = $2 AND lease_until > {now}`),
 	}
 	claimable := `status NOT IN ` + final + ` AND lease_until <= {now}`
@@ -99,7 +113,51 @@ RETURNING ` + columns)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if d == SQLite {
+		s.stmts = make(map[string]*sql.Stmt)
+		for _, q := range []string{s.q.create, s.q.get, s.q.update, s.q.renew} {
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				s.close()
+				return nil, fmt.Errorf("saga: prepare the statements on table %s: %w", table, err)
+			}
+			s.stmts[q] = st
+		}
+	}
 	return s, nil
+}
+
+// close closes the prepared statements.
+func (s *Store) close() {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+}
+
+// stmt returns the prepared statement of query for q, or nil when there
+// is none: the statement itself on the pool, its copy for a transaction.
+func (s *Store) stmt(ctx context.Context, q querier, query string) *sql.Stmt {
+	st := s.stmts[query]
+	if tx, ok := q.(*sql.Tx); ok && st != nil {
+		return tx.StmtContext(ctx, st) // closed with the transaction
+	}
+	return st
+}
+
+// queryRow runs query on q, prepared if it was.
+func (s *Store) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, q, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.QueryRowContext(ctx, query, args...)
+}
+
+// exec runs query on q, prepared if it was.
+func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, q, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.ExecContext(ctx, query, args...)
 }
 
 // bind rewrites a statement template for the dialect. Its caller arguments
@@ -240,12 +298,18 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// write runs f, the writes of one method. On SQLite it runs them in a
-// transaction, which takes the write lock first when the DSN has
-// _txlock=immediate, so that a writer waits for another (busy_timeout)
-// instead of failing to upgrade its read lock. On PostgreSQL every
-// statement is atomic on its own: f runs on the pool, saving the round
-// trips of BEGIN and COMMIT.
+// write runs f, the writes of one method that reads before it writes
+// (Create, Claim). On SQLite it runs them in a transaction, which takes
+// the write lock first when the DSN has _txlock=immediate, so that a
+// writer waits for another (busy_timeout) instead of failing to upgrade
+// its read lock. On PostgreSQL every statement is atomic on its own: f
+// runs on the pool, saving the round trips of BEGIN and COMMIT.
+//
+// Update and Renew are one UPDATE statement each, which runs on the pool
+// on SQLite too: a statement that writes asks for the write lock before
+// it reads anything, and SQLite waits for it with the busy handler when
+// no transaction is open (autocommit), so it cannot fail to upgrade a
+// read lock; it commits, atomically, when it ends.
 func (s *Store) write(ctx context.Context, f func(q querier) error) error {
 	if s.dialect != SQLite {
 		return f(s.db)
@@ -270,12 +334,16 @@ func (s *Store) Create(ctx context.Context, inst saga.Instance, lease time.Durat
 	var out saga.Instance
 	created := true
 	err = s.write(ctx, func(tx querier) error {
-		var err error
-		out, err = scan(tx.QueryRowContext(ctx, s.q.create, s.args(lease, inst.ID, inst.Definition, string(inst.Status),
-			nonNil(inst.Input), nonNil(inst.Data), string(steps), inst.Error, inst.TraceParent, inst.TraceState, inst.Owner)...))
+		// The stored instance is inst with the columns the store sets:
+		// copy what the caller may change.
+		out = inst
+		out.Steps, out.Input, out.Data = slices.Clone(inst.Steps), slices.Clone(nonNil(inst.Input)), slices.Clone(nonNil(inst.Data))
+		err := s.queryRow(ctx, tx, s.q.create, s.args(lease, inst.ID, inst.Definition, string(inst.Status),
+			nonNil(inst.Input), nonNil(inst.Data), string(steps), inst.Error, inst.TraceParent, inst.TraceState, inst.Owner)...).Scan(
+			timestamp{&out.LeaseExpires}, &out.Version, timestamp{&out.CreatedAt}, timestamp{&out.UpdatedAt})
 		if errors.Is(err, sql.ErrNoRows) {
 			created = false
-			out, err = scan(tx.QueryRowContext(ctx, s.q.get, inst.ID))
+			out, err = scan(s.queryRow(ctx, tx, s.q.get, inst.ID))
 		}
 		return err
 	})
@@ -287,7 +355,7 @@ func (s *Store) Create(ctx context.Context, inst saga.Instance, lease time.Durat
 
 // Get implements [saga.Store].
 func (s *Store) Get(ctx context.Context, id string) (saga.Instance, error) {
-	inst, err := scan(s.db.QueryRowContext(ctx, s.q.get, id))
+	inst, err := scan(s.queryRow(ctx, s.db, s.q.get, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return saga.Instance{}, fmt.Errorf("%w: %q", saga.ErrNotFound, id)
 	}
@@ -303,13 +371,15 @@ func (s *Store) Update(ctx context.Context, inst saga.Instance, lease time.Durat
 	if err != nil {
 		return saga.Instance{}, fmt.Errorf("saga: update %q: encode steps: %w", inst.ID, err)
 	}
-	var out saga.Instance
-	err = s.write(ctx, func(tx querier) error {
-		var err error
-		out, err = scan(tx.QueryRowContext(ctx, s.q.update, s.args(lease, string(inst.Status), nonNil(inst.Data), string(steps),
-			inst.Error, inst.ID, inst.Version, inst.Owner)...))
-		return err
-	})
+	// The stored instance is inst with the columns the statement returns:
+	// copy what the caller may change.
+	out := inst
+	out.Steps, out.Data = slices.Clone(inst.Steps), slices.Clone(nonNil(inst.Data))
+	var input []byte
+	err = s.queryRow(ctx, s.db, s.q.update, s.args(lease, string(inst.Status), nonNil(inst.Data), string(steps),
+		inst.Error, inst.ID, inst.Version, inst.Owner)...).Scan(&out.Definition, &input, &out.TraceParent, &out.TraceState,
+		timestamp{&out.LeaseExpires}, &out.Version, timestamp{&out.CreatedAt}, timestamp{&out.UpdatedAt})
+	out.Input = input
 	if errors.Is(err, sql.ErrNoRows) {
 		return saga.Instance{}, fmt.Errorf("%w: update %q at version %d by %s", saga.ErrLeaseLost, inst.ID, inst.Version, inst.Owner)
 	}
@@ -321,15 +391,11 @@ func (s *Store) Update(ctx context.Context, inst saga.Instance, lease time.Durat
 
 // Renew implements [saga.Store].
 func (s *Store) Renew(ctx context.Context, id, owner string, lease time.Duration) error {
+	res, err := s.exec(ctx, s.db, s.q.renew, s.args(lease, id, owner)...)
 	var n int64
-	err := s.write(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, s.q.renew, s.args(lease, id, owner)...)
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		n, err = res.RowsAffected()
-		return err
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("saga: renew %q: %w", id, err)
 	}
