@@ -265,6 +265,12 @@ func TestOTLPResponses(t *testing.T) {
 		MetricPoints: SignalStats{Received: 3, Rejected: 2, Stored: 1},
 		Traces:       1, MetricSeries: 1, Services: 2,
 	}
+	// Sizes are estimates, tested in size_test.go; here they must only be
+	// counted.
+	if st.Spans.Bytes <= 0 || st.Logs.Bytes <= 0 || st.MetricPoints.Bytes <= 0 {
+		t.Errorf("Stats() sizes = %d, %d, %d bytes, want each positive", st.Spans.Bytes, st.Logs.Bytes, st.MetricPoints.Bytes)
+	}
+	st.Spans.Bytes, st.Logs.Bytes, st.MetricPoints.Bytes = 0, 0, 0
 	if st != want {
 		t.Errorf("Stats() = %+v, want %+v", st, want)
 	}
