@@ -86,11 +86,14 @@ func (c *Console) tapShed(ctx context.Context, info *tap.Info) (context.Context,
 	return context.WithValue(ctx, slotKey{}, &slot{}), nil
 }
 
-// takeSlot takes an in-flight slot for an export handled by ctx's call:
-// none when tapShed already took one. release frees what it took.
+// takeSlot takes an in-flight slot for an export handled by ctx's call,
+// or uses the one tapShed took. release frees the slot as the handler
+// returns, before the response is sent, so that a client's next call
+// finds it free; the stats handler frees a tapped slot only for a call
+// that never reached its handler (a message that could not be decoded).
 func (c *Console) takeSlot(ctx context.Context) (release func(), ok bool) {
-	if _, tapped := ctx.Value(slotKey{}).(*slot); tapped {
-		return func() {}, true
+	if sl, tapped := ctx.Value(slotKey{}).(*slot); tapped {
+		return func() { c.releaseSlot(sl) }, true
 	}
 	if !c.acquire() {
 		return nil, false
@@ -98,9 +101,9 @@ func (c *Console) takeSlot(ctx context.Context) (release func(), ok bool) {
 	return c.release, true
 }
 
-// slotReleaser is the stats handler that frees the slot tapShed took,
-// when the call ends however it ends (including a message that could not
-// be decoded).
+// slotReleaser is the stats handler that frees the slot tapShed took
+// when the call ends, if the handler has not already: a call whose
+// message could not be decoded never reaches it.
 type slotReleaser struct{ c *Console }
 
 func (slotReleaser) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
@@ -113,8 +116,15 @@ func (h slotReleaser) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	if _, end := s.(*stats.End); !end {
 		return
 	}
-	if sl, ok := ctx.Value(slotKey{}).(*slot); ok && sl.released.CompareAndSwap(false, true) {
-		h.c.release()
+	if sl, ok := ctx.Value(slotKey{}).(*slot); ok {
+		h.c.releaseSlot(sl)
+	}
+}
+
+// releaseSlot frees a slot taken by tapShed, once, whoever asks first.
+func (c *Console) releaseSlot(sl *slot) {
+	if sl.released.CompareAndSwap(false, true) {
+		c.release()
 	}
 }
 

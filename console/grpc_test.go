@@ -178,7 +178,18 @@ func TestGRPCShedsBeforeReading(t *testing.T) {
 	if err := conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", struct{}{}, new(struct{}), grpc.ForceCodecV2(garbageCodec{})); grpcstatus.Code(err) != codes.Internal {
 		t.Fatalf("undecodable Export: %v, want INTERNAL", err)
 	}
-	// ... and neither kept the only slot: 20 exports in a row succeed.
+	// ... and neither kept the only slot. A call that never reached its
+	// handler frees it when gRPC reports its end, just after the status
+	// was sent: wait for that.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(c.inflight) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slot of the undecodable export was never freed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A handled call frees its slot before its response is sent: 20
+	// exports in a row succeed at once.
 	for i := range 20 {
 		if _, err := client.Export(ctx, traceRequest(testSpan{service: "a", trace: 2, id: byte(i + 1)})); err != nil {
 			t.Fatalf("export %d after refusals and failures: %v (a slot leaked)", i, err)
