@@ -35,11 +35,19 @@ func TestBrokerRestart(t *testing.T) {
 		failures  int
 	)
 	pubDone := make(chan error, 1)
+	outage := make(chan struct{})
+	startOutage := sync.OnceFunc(func() { close(outage) })
+	defer startOutage() // frees the publisher if the test fails early
 	go func() {
 		// Publish batches in order, retrying a failed batch the way an
-		// outbox relay would.
+		// outbox relay would. After a third of them, wait for the broker
+		// to stop, so that the rest are published into the outage however
+		// fast the first third went.
 		n := 0
 		for b := range batches {
+			if b == batches/3 {
+				<-outage
+			}
 			var batch []messaging.Message
 			for range batchSize {
 				batch = append(batch, msg(subj, fmt.Sprint("k", n%keys), n))
@@ -74,6 +82,7 @@ func TestBrokerRestart(t *testing.T) {
 		return published >= total/3 && r.count() > 0
 	})
 	srv.Shutdown()
+	startOutage()
 	waitFor(t, wait, "a publish to fail during the outage", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
