@@ -20,6 +20,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
+
+	"google.golang.org/grpc"
 
 	"go.opentelemetry.io/otel"
 
@@ -31,13 +34,21 @@ import (
 	esqlite "github.com/cairnhq/cairn/eventstore/sqlite"
 	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/eventsourced"
+	"github.com/cairnhq/cairn/internal/shop/order/adapters/grpcapi"
+	"github.com/cairnhq/cairn/internal/shop/order/adapters/grpcclients"
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/httpapi"
 	"github.com/cairnhq/cairn/internal/shop/order/adapters/resilient"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
+	"github.com/cairnhq/cairn/internal/shop/order/checkout"
+	"github.com/cairnhq/cairn/internal/shop/order/domain"
 	"github.com/cairnhq/cairn/messaging"
 	"github.com/cairnhq/cairn/messaging/outbox"
 	"github.com/cairnhq/cairn/problem"
+	"github.com/cairnhq/cairn/resilience"
 	"github.com/cairnhq/cairn/resilience/degrade"
+	"github.com/cairnhq/cairn/saga"
+	sagapg "github.com/cairnhq/cairn/saga/postgres"
+	sagasqlite "github.com/cairnhq/cairn/saga/sqlite"
 )
 
 // Config configures the order service. The zero value is valid: an in-memory
@@ -93,6 +104,37 @@ type Config struct {
 	// and reading single orders, the essential work, are never degraded.
 	// Default nil: never degraded.
 	Degrade *degrade.Switch
+	// Checkout, if set, runs the checkout saga of every placed order
+	// against the inventory, payment and shipping services. Default nil:
+	// orders stay placed (the walking skeleton).
+	Checkout *CheckoutConfig
+}
+
+// CheckoutConfig configures the order service's checkout saga.
+type CheckoutConfig struct {
+	// Inventory, Payment and Shipping are connections to the
+	// participants, carrying the client interceptors (telemetry,
+	// resilience). Required.
+	Inventory, Payment, Shipping grpc.ClientConnInterface
+	// SagaDB and SagaDialect hold the saga instances (saga/sqlite or
+	// saga/postgres). Default nil: sagas.db in DataDir (or in memory).
+	// The caller closes a SagaDB it gives.
+	SagaDB      *sql.DB
+	SagaDialect cqrs.Dialect
+	// Executor runs each step's attempts: typically a retry whose RetryIf
+	// is saga.Retryable, around a timeout. Default nil: one attempt.
+	Executor resilience.Executor[struct{}]
+	// StepTimeout bounds each step; default 10 seconds.
+	StepTimeout time.Duration
+	// Lease is how long an orchestrator holds a saga between writes
+	// before another process may take it over; default saga.DefaultLease.
+	Lease time.Duration
+	// Owner names this process's orchestrator; default random.
+	Owner string
+	// Reconcile is how often placed orders whose checkout never started
+	// (the process died between storing the order and starting it) are
+	// started; default 5 seconds.
+	Reconcile time.Duration
 }
 
 // Features of the order service that a [degrade.Switch] turns off.
@@ -115,6 +157,13 @@ type Service struct {
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
 	handler http.Handler
+	uc      *app.Service
+	repo    *eventsourced.Repository
+	grpc    *grpcapi.Server
+
+	orch    *saga.Orchestrator[checkout.Data]
+	sagaDB  *sql.DB
+	sagaDia cqrs.Dialect
 }
 
 // New opens the databases (creating and migrating them as needed), starts
@@ -205,13 +254,28 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		stats = cs
 	}
 	var repo app.Repository = es
+	var statusSetter checkout.Orders = es
 	if cfg.Reads != nil || cfg.Writes != nil || cfg.Faults != nil {
-		repo = resilient.New(es, cfg.Reads, cfg.Writes, cfg.Faults)
+		r := resilient.New(es, cfg.Reads, cfg.Writes, cfg.Faults)
+		repo, statusSetter = r, r
 	}
-	uc, err := app.New(repo, app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider, TracerProvider: tp, Stats: stats})
+	s.repo = es
+	var co *checkout.Checkout
+	if cc := cfg.Checkout; cc != nil {
+		if co, err = s.startCheckout(ctx, bg, cfg, cc, statusSetter, logger, tp); err != nil {
+			return nil, err
+		}
+	}
+	acfg := app.Config{Logger: cfg.Logger, MeterProvider: cfg.MeterProvider, TracerProvider: tp, Stats: stats}
+	if co != nil {
+		acfg.Checkout = co
+	}
+	uc, err := app.New(repo, acfg)
 	if err != nil {
 		return nil, err
 	}
+	s.uc = uc
+	s.grpc = grpcapi.New(finder{uc, es})
 	var h http.Handler = httpapi.NewHandler(uc, cfg.Logger)
 	if cfg.Degrade != nil {
 		h = degraded(cfg.Degrade, h)
@@ -246,6 +310,157 @@ func degraded(sw *degrade.Switch, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// startCheckout opens the saga store, builds the checkout saga and its
+// orchestrator, and starts its recovery and reconciliation loops.
+func (s *Service) startCheckout(ctx, bg context.Context, cfg Config, cc *CheckoutConfig, orders checkout.Orders, logger *slog.Logger, tp trace.TracerProvider) (*checkout.Checkout, error) {
+	if cc.Inventory == nil || cc.Payment == nil || cc.Shipping == nil {
+		return nil, errors.New("checkout: the Inventory, Payment and Shipping connections are required")
+	}
+	s.sagaDB, s.sagaDia = cc.SagaDB, cc.SagaDialect
+	var store saga.Store
+	var err error
+	if s.sagaDB == nil {
+		path := "memory"
+		dsn := "file:cairn-sagas-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "?mode=memory&cache=shared&_pragma=busy_timeout(10000)&_txlock=immediate"
+		if cfg.DataDir != "" {
+			path = filepath.Join(cfg.DataDir, "sagas.db")
+			dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		}
+		if s.sagaDB, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("saga store %s: %w", path, err)
+		}
+		if cfg.DataDir == "" {
+			s.sagaDB.SetMaxOpenConns(1) // one connection keeps the memory database, and no shared-cache locking
+		}
+		s.sagaDia = cqrs.SQLite
+		s.closers = append(s.closers, s.sagaDB.Close)
+	}
+	if s.sagaDia == cqrs.Postgres {
+		store, err = sagapg.New(ctx, s.sagaDB)
+	} else {
+		store, err = sagasqlite.New(ctx, s.sagaDB)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saga store: %w", err)
+	}
+	co, err := checkout.New(checkout.Config{
+		Inventory:   grpcclients.NewInventory(cc.Inventory),
+		Payment:     grpcclients.NewPayment(cc.Payment),
+		Shipping:    grpcclients.NewShipping(cc.Shipping),
+		Orders:      orders,
+		StepTimeout: cc.StepTimeout,
+		Executor:    cc.Executor,
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts := []saga.Option{saga.WithTracerProvider(tp), saga.WithMeterProvider(cfg.MeterProvider)}
+	if cfg.MeterProvider == nil {
+		opts[1] = saga.WithMeterProvider(otel.GetMeterProvider())
+	}
+	if cc.Lease > 0 {
+		opts = append(opts, saga.WithLease(cc.Lease))
+	}
+	if cc.Owner != "" {
+		opts = append(opts, saga.WithOwner(cc.Owner))
+	}
+	orch, err := saga.New(store, []saga.Definition[checkout.Data]{co.Definition()}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	co.Bind(orch)
+	s.orch = orch
+	s.closers = append(s.closers, orch.Close)
+	s.bg.Go(func() { _ = orch.Run(bg) })
+	every := cc.Reconcile
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	s.bg.Go(func() { s.reconcile(bg, co, every, logger) })
+	return co, nil
+}
+
+// reconcile starts, every interval, the checkout of the orders still
+// placed after an interval: those whose process stopped between storing
+// the order and starting its saga. Start is idempotent, so an order whose
+// saga did start (and has not moved it yet) costs one read of the store.
+func (s *Service) reconcile(ctx context.Context, co *checkout.Checkout, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for offset := 0; ; offset += 100 {
+			orders, err := s.repo.Find(ctx, eventsourced.Filter{Status: domain.StatusPlaced}, offset, 100)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.WarnContext(ctx, "checkout reconciler: list placed orders", slog.Any("error", err))
+				}
+				break
+			}
+			for _, o := range orders {
+				if time.Since(o.CreatedAt) < every {
+					continue
+				}
+				full, err := s.repo.Load(ctx, o.ID) // the read model lacks the payment method and address
+				if err == nil && full.Status == domain.StatusPlaced {
+					err = co.Start(ctx, full)
+				}
+				if err != nil && ctx.Err() == nil {
+					logger.WarnContext(ctx, "checkout reconciler: start", slog.String("order_id", o.ID), slog.Any("error", err))
+				}
+			}
+			if len(orders) < 100 {
+				break
+			}
+		}
+	}
+}
+
+// SagaCounts counts the checkout sagas by status.
+func (s *Service) SagaCounts(ctx context.Context) (map[saga.Status]int, error) {
+	if s.sagaDB == nil {
+		return nil, errors.New("order: no checkout")
+	}
+	rows, err := s.sagaDB.QueryContext(ctx, `SELECT status, COUNT(*) FROM `+sagasqlite.DefaultTable+` GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("order: count sagas: %w", err)
+	}
+	defer rows.Close()
+	out := map[saga.Status]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("order: count sagas: %w", err)
+		}
+		out[saga.Status(st)] = n
+	}
+	return out, rows.Err()
+}
+
+// Orchestrator returns the checkout's orchestrator, nil without a
+// checkout.
+func (s *Service) Orchestrator() *saga.Orchestrator[checkout.Data] { return s.orch }
+
+// RegisterGRPC registers the order service's gRPC API
+// (cairn.shop.order.v1.OrderService) with r.
+func (s *Service) RegisterGRPC(r grpc.ServiceRegistrar) { s.grpc.Register(r) }
+
+// finder adapts the use cases and the repository to grpcapi.Orders.
+type finder struct {
+	*app.Service
+	repo *eventsourced.Repository
+}
+
+func (f finder) FindOrders(ctx context.Context, customer string, st domain.Status, offset, limit int) ([]domain.Order, error) {
+	return f.repo.Find(ctx, eventsourced.Filter{CustomerID: customer, Status: st}, offset, limit)
 }
 
 // Handler returns the HTTP API (see package httpapi for the routes). It is

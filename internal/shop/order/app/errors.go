@@ -33,3 +33,8 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// ErrUnsupported is matched by the error of a use case whose optional port
+// the service was built without, such as watching an order without a
+// repository that implements [Watcher].
+var ErrUnsupported = errors.New("order: not supported by this service")

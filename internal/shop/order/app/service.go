@@ -90,6 +90,35 @@ type Config struct {
 	// NewID returns a fresh, unique order ID. It must be safe for concurrent
 	// use. Default: 128 random bits from crypto/rand as 32 hex digits.
 	NewID func() string
+	// Checkout starts the checkout of each placed order. Default nil:
+	// orders stay placed.
+	Checkout Checkout
+}
+
+// Checkout starts the checkout saga of a placed order. It is an optional
+// port, implemented by package checkout.
+type Checkout interface {
+	// Start starts the checkout of o; starting it again does nothing.
+	Start(ctx context.Context, o domain.Order) error
+}
+
+// Watcher follows an order's status changes. It is an optional port: a
+// repository that implements it serves [Service.WatchOrder].
+type Watcher interface {
+	// Watch calls fn with the order now and after each status change,
+	// until a final status, an error from fn, or ctx's end.
+	Watch(ctx context.Context, id string, fn func(domain.Order) error) error
+}
+
+// DefaultPaymentMethod is the payment method of an order placed without
+// one: the reference shop has no customer accounts holding a default
+// method, so it uses the simulated provider's test token that succeeds.
+const DefaultPaymentMethod = "tok_visa"
+
+// DefaultShipTo returns the address of an order placed without one, for
+// the same reason as DefaultPaymentMethod.
+func DefaultShipTo(customer string) domain.Address {
+	return domain.Address{Recipient: customer, Lines: []string{"1 Example Street"}, Locality: "Berlin", PostalCode: "10115", RegionCode: "DE"}
 }
 
 // PlaceOrder is the input of [Service.PlaceOrder].
@@ -98,18 +127,24 @@ type PlaceOrder struct {
 	CustomerID string
 	// Lines are the order lines, validated by [domain.NewOrder].
 	Lines []domain.Line
+	// PaymentMethod is the payment method's token; empty selects
+	// [DefaultPaymentMethod].
+	PaymentMethod string
+	// ShipTo is where to ship; the zero Address selects [DefaultShipTo].
+	ShipTo domain.Address
 }
 
 // Service runs the order use cases against a [Repository]. It is safe for
 // concurrent use by multiple goroutines; it holds no state of its own beyond
 // its configuration and metric instruments.
 type Service struct {
-	repo   Repository
-	log    *slog.Logger
-	now    func() time.Time
-	newID  func() string
-	placed metric.Int64Counter
-	value  metric.Int64Histogram
+	repo     Repository
+	checkout Checkout
+	log      *slog.Logger
+	now      func() time.Time
+	newID    func() string
+	placed   metric.Int64Counter
+	value    metric.Int64Histogram
 
 	commands *cqrs.CommandBus
 	queries  *cqrs.QueryBus
@@ -142,7 +177,7 @@ func New(repo Repository, cfg Config) (*Service, error) {
 	if repo == nil {
 		return nil, fmt.Errorf("app: new service: nil repository")
 	}
-	s := &Service{repo: repo, log: cfg.Logger, now: cfg.Now, newID: cfg.NewID}
+	s := &Service{repo: repo, checkout: cfg.Checkout, log: cfg.Logger, now: cfg.Now, newID: cfg.NewID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -217,11 +252,27 @@ func (s *Service) PlaceOrder(ctx context.Context, cmd PlaceOrder) (domain.Order,
 	if err != nil {
 		return domain.Order{}, fmt.Errorf("place order for customer %q: %w", cmd.CustomerID, err)
 	}
+	if s.checkout != nil {
+		o.PaymentMethod, o.ShipTo = cmd.PaymentMethod, cmd.ShipTo
+		if o.PaymentMethod == "" {
+			o.PaymentMethod = DefaultPaymentMethod
+		}
+		if o.ShipTo.RegionCode == "" && o.ShipTo.Recipient == "" {
+			o.ShipTo = DefaultShipTo(o.CustomerID)
+		}
+	}
 	if err := cqrs.Dispatch(ctx, s.commands, placeOrder{o}); err != nil {
 		return domain.Order{}, fmt.Errorf("place order %s: %w", o.ID, err)
 	}
 	s.placed.Add(ctx, 1)
 	s.value.Record(ctx, o.Total)
+	if s.checkout != nil {
+		// The order is stored: a failed start leaves it placed, and the
+		// checkout's reconciler starts it later.
+		if err := s.checkout.Start(ctx, o); err != nil {
+			s.log.WarnContext(ctx, "checkout not started; the reconciler will retry", slog.String("order_id", o.ID), slog.Any("error", err))
+		}
+	}
 	s.log.InfoContext(ctx, "order placed",
 		slog.String("order_id", o.ID),
 		slog.String("customer_id", o.CustomerID),
@@ -238,6 +289,21 @@ func (s *Service) GetOrder(ctx context.Context, id string) (domain.Order, error)
 		return domain.Order{}, fmt.Errorf("get order %s: %w", id, err)
 	}
 	return o, nil
+}
+
+// WatchOrder calls fn with order id now and after each status change,
+// until its status is final, fn returns an error or ctx ends. It returns
+// an error wrapping [domain.ErrNotFound] for an unknown order, and
+// [ErrUnsupported] when the repository cannot watch.
+func (s *Service) WatchOrder(ctx context.Context, id string, fn func(domain.Order) error) error {
+	w, ok := s.repo.(Watcher)
+	if !ok {
+		return fmt.Errorf("watch order %s: %w", id, ErrUnsupported)
+	}
+	if err := w.Watch(ctx, id, fn); err != nil {
+		return fmt.Errorf("watch order %s: %w", id, err)
+	}
+	return nil
 }
 
 // ListOrders returns up to limit orders, newest first. A limit of zero or less

@@ -124,7 +124,7 @@ func TestPlaceOrder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PlaceOrder(...) error = %v, want nil", err)
 	}
-	want := domain.Order{ID: "o1", CustomerID: "c1", Lines: lines, Total: 2598, Status: domain.StatusPlaced, CreatedAt: fixedNow}
+	want := domain.Order{ID: "o1", CustomerID: "c1", Lines: lines, Total: 2598, Status: domain.StatusPlaced, CreatedAt: fixedNow, UpdatedAt: fixedNow}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("PlaceOrder(...) mismatch (-want +got):\n%s", diff)
 	}

@@ -67,38 +67,114 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // Status is the lifecycle state of an [Order]. The zero value is
 // [StatusUnknown], which no valid order has.
+//
+// An order is placed, and the checkout saga then moves it forward
+// (reserved, paid, scheduled, confirmed) or, when a step fails, through
+// compensating to cancelled; an order whose compensation cannot finish
+// is failed. Confirmed, cancelled and failed are final.
 type Status int
 
-// The statuses an order can be in. Only [StatusPlaced] exists in v0.
+// The statuses an order can be in.
 const (
 	// StatusUnknown is the zero Status; no valid order has it.
 	StatusUnknown Status = iota
-	// StatusPlaced is the status of an order that has been accepted.
+	// StatusPlaced is the status of an order that has been accepted and
+	// waits for its checkout saga to reserve its stock.
 	StatusPlaced
+	// StatusReserved: the order's stock is reserved.
+	StatusReserved
+	// StatusPaid: the order is paid.
+	StatusPaid
+	// StatusScheduled: the order's shipment is scheduled.
+	StatusScheduled
+	// StatusConfirmed: the checkout completed. Final.
+	StatusConfirmed
+	// StatusCompensating: a checkout step failed and the completed ones
+	// are being undone.
+	StatusCompensating
+	// StatusCancelled: the checkout undid every completed step. Final.
+	StatusCancelled
+	// StatusFailed: the checkout could neither complete nor fully
+	// compensate; an operator must look. Final.
+	StatusFailed
 )
+
+var statusNames = [...]string{
+	StatusUnknown:      "unknown",
+	StatusPlaced:       "placed",
+	StatusReserved:     "reserved",
+	StatusPaid:         "paid",
+	StatusScheduled:    "scheduled",
+	StatusConfirmed:    "confirmed",
+	StatusCompensating: "compensating",
+	StatusCancelled:    "cancelled",
+	StatusFailed:       "failed",
+}
 
 // String returns the lower-case name of s, such as "placed", as stored and
 // sent on the wire.
 func (s Status) String() string {
+	if s >= 0 && int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Final reports whether s is a status an order never leaves: confirmed,
+// cancelled or failed.
+func (s Status) Final() bool {
+	return s == StatusConfirmed || s == StatusCancelled || s == StatusFailed
+}
+
+// rank orders the statuses of the forward path and of the compensation
+// path, so that a late or repeated change never moves an order back.
+func (s Status) rank() int {
 	switch s {
 	case StatusPlaced:
-		return "placed"
-	case StatusUnknown:
-		return "unknown"
-	default:
-		return fmt.Sprintf("Status(%d)", int(s))
+		return 1
+	case StatusReserved:
+		return 2
+	case StatusPaid:
+		return 3
+	case StatusScheduled:
+		return 4
+	case StatusCompensating:
+		return 5
+	case StatusConfirmed, StatusCancelled, StatusFailed:
+		return 6
 	}
+	return 0
+}
+
+// CanMove reports whether an order in status s may change to next: only
+// forward (placed, reserved, paid, scheduled, then confirmed; or from any
+// of those to compensating, and from compensating to cancelled or
+// failed), never from a final status, never to the same status. The
+// checkout saga's steps are retried and resumed after crashes, so a
+// change may arrive twice or late; CanMove is what makes applying it
+// idempotent.
+func (s Status) CanMove(next Status) bool {
+	if s.Final() || next.rank() <= s.rank() {
+		return false
+	}
+	switch next {
+	case StatusConfirmed:
+		return s == StatusScheduled
+	case StatusCancelled, StatusFailed:
+		return s == StatusCompensating
+	}
+	return true
 }
 
 // ParseStatus returns the Status whose [Status.String] is s. It returns an
 // error wrapping [ErrInvalid] for any other string, including "unknown".
 func ParseStatus(s string) (Status, error) {
-	switch s {
-	case "placed":
-		return StatusPlaced, nil
-	default:
-		return StatusUnknown, &ValidationError{Field: "status", Value: s, Reason: "is not a known status"}
+	for i, name := range statusNames {
+		if i > 0 && name == s {
+			return Status(i), nil
+		}
 	}
+	return StatusUnknown, &ValidationError{Field: "status", Value: s, Reason: "is not a known status"}
 }
 
 // Line is one line of an order: a quantity of one stock-keeping unit at a
@@ -131,6 +207,33 @@ type Order struct {
 	// CreatedAt is when the order was placed, in UTC without a monotonic
 	// clock reading, so it survives a round trip through storage unchanged.
 	CreatedAt time.Time
+	// UpdatedAt is when Status last changed; CreatedAt for a new order.
+	UpdatedAt time.Time
+	// StatusReason says why the order is compensating, cancelled or
+	// failed; empty otherwise.
+	StatusReason string
+	// SagaID identifies the checkout saga of the order; empty before it
+	// started.
+	SagaID string
+	// PaymentMethod is the opaque token of the customer's payment method
+	// that the checkout charges.
+	PaymentMethod string
+	// ShipTo is where the order is shipped.
+	ShipTo Address
+}
+
+// Address is a postal address to ship to.
+type Address struct {
+	// Recipient is the name on the parcel.
+	Recipient string
+	// Lines are the street lines, most specific first.
+	Lines []string
+	// Locality is the city.
+	Locality string
+	// PostalCode is the postal code, where the country uses them.
+	PostalCode string
+	// RegionCode is the ISO 3166-1 alpha-2 country code, such as "DE".
+	RegionCode string
 }
 
 // NewOrder returns a placed order with the given ID, customer and lines,
@@ -177,5 +280,6 @@ func NewOrder(id, customer string, lines []Line, now time.Time) (Order, error) {
 		Total:      total,
 		Status:     StatusPlaced,
 		CreatedAt:  now.Round(0).UTC(),
+		UpdatedAt:  now.Round(0).UTC(),
 	}, nil
 }

@@ -78,6 +78,7 @@ func TestNewOrderDerivesFields(t *testing.T) {
 		Total:     2898,
 		Status:    domain.StatusPlaced,
 		CreatedAt: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC),
+		UpdatedAt: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("NewOrder(...) mismatch (-want +got):\n%s", diff)

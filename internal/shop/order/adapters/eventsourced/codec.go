@@ -24,6 +24,9 @@ import (
 const (
 	// EventPlaced is the event of a placed order; its data is [Placed].
 	EventPlaced = "order.placed"
+	// EventStatusChanged is the event of an order's status change, made
+	// by the checkout saga; its data is [StatusChanged].
+	EventStatusChanged = "order.status_changed"
 )
 
 // SubjectPlaced is the bus subject of [EventPlaced] events, as the outbox
@@ -43,6 +46,30 @@ type Placed struct {
 	Lines      []Line    `json:"lines"`
 	Total      int64     `json:"total"`
 	PlacedAt   time.Time `json:"placed_at"`
+	// PaymentMethod and ShipTo were added to schema version 1 without a
+	// new version: they are optional, and an event without them decodes
+	// as before.
+	PaymentMethod string   `json:"payment_method,omitempty"`
+	ShipTo        *Address `json:"ship_to,omitempty"`
+}
+
+// Address is a shipping address in an event.
+type Address struct {
+	Recipient  string   `json:"recipient"`
+	Lines      []string `json:"lines"`
+	Locality   string   `json:"locality"`
+	PostalCode string   `json:"postal_code,omitempty"`
+	RegionCode string   `json:"region_code"`
+}
+
+// StatusChanged is the JSON data of an [EventStatusChanged] event,
+// schema version 1.
+type StatusChanged struct {
+	OrderID string    `json:"order_id"`
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason,omitempty"`
+	SagaID  string    `json:"saga_id,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // Line is an order line in an event.
@@ -56,6 +83,10 @@ func encodePlaced(o domain.Order) ([]byte, error) {
 	p := Placed{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, PlacedAt: o.CreatedAt, Lines: make([]Line, len(o.Lines))}
 	for i, l := range o.Lines {
 		p.Lines[i] = Line(l)
+	}
+	p.PaymentMethod = o.PaymentMethod
+	if a := o.ShipTo; a.RegionCode != "" || a.Recipient != "" {
+		p.ShipTo = &Address{Recipient: a.Recipient, Lines: a.Lines, Locality: a.Locality, PostalCode: a.PostalCode, RegionCode: a.RegionCode}
 	}
 	return json.Marshal(p)
 }
@@ -74,11 +105,55 @@ func apply(o domain.Order, e eventstore.RecordedEvent) (domain.Order, error) {
 			return o, fmt.Errorf("event %s (%s at position %d): no order_id", e.ID, e.Type, e.Position)
 		}
 		o = domain.Order{ID: p.OrderID, CustomerID: p.CustomerID, Total: p.Total, Status: domain.StatusPlaced,
-			CreatedAt: p.PlacedAt.UTC(), Lines: make([]domain.Line, len(p.Lines))}
+			CreatedAt: p.PlacedAt.UTC(), UpdatedAt: p.PlacedAt.UTC(), Lines: make([]domain.Line, len(p.Lines)),
+			PaymentMethod: p.PaymentMethod}
 		for i, l := range p.Lines {
 			o.Lines[i] = domain.Line(l)
 		}
+		if a := p.ShipTo; a != nil {
+			o.ShipTo = domain.Address{Recipient: a.Recipient, Lines: a.Lines, Locality: a.Locality, PostalCode: a.PostalCode, RegionCode: a.RegionCode}
+		}
 		return o, nil
 	}
+	if e.Type == EventStatusChanged && e.SchemaVersion <= 1 {
+		c, err := decodeStatusChanged(e)
+		if err != nil {
+			return o, err
+		}
+		return applyStatus(o, c)
+	}
 	return o, fmt.Errorf("event %s at position %d: unknown type %q, schema version %d", e.ID, e.Position, e.Type, e.SchemaVersion)
+}
+
+// decodeStatusChanged decodes the data of an [EventStatusChanged] event.
+func decodeStatusChanged(e eventstore.RecordedEvent) (StatusChanged, error) {
+	var c StatusChanged
+	if err := json.Unmarshal(e.Data, &c); err != nil {
+		return c, fmt.Errorf("event %s (%s at position %d): %w", e.ID, e.Type, e.Position, err)
+	}
+	if _, err := domain.ParseStatus(c.Status); err != nil {
+		return c, fmt.Errorf("event %s (%s at position %d): %w", e.ID, e.Type, e.Position, err)
+	}
+	return c, nil
+}
+
+// applyStatus applies a status change to o. A change that the status
+// does not allow (a duplicate, or one that arrived after a later one)
+// leaves o as it is: the appender checks too, but two appenders may race.
+func applyStatus(o domain.Order, c StatusChanged) (domain.Order, error) {
+	if o.ID == "" {
+		return o, fmt.Errorf("status %s of order %s before the order was placed", c.Status, c.OrderID)
+	}
+	st, _ := domain.ParseStatus(c.Status)
+	if !o.Status.CanMove(st) {
+		return o, nil
+	}
+	o.Status, o.UpdatedAt = st, c.At.UTC()
+	if c.Reason != "" || st == domain.StatusCompensating {
+		o.StatusReason = c.Reason
+	}
+	if c.SagaID != "" {
+		o.SagaID = c.SagaID
+	}
+	return o, nil
 }

@@ -247,3 +247,110 @@ func TestRebuild(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusAndWatch: the checkout's status changes are events that the
+// aggregate, the read model and a watcher all follow; a repeated or late
+// change changes nothing.
+func TestStatusAndWatch(t *testing.T) {
+	for name, b := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			rm := NewReadModel(b.read, b.dialect, noop.NewTracerProvider())
+			repo := NewRepository(b.events, rm)
+			base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+			o := order("w1", base)
+			o.PaymentMethod = "tok_visa"
+			o.ShipTo = domain.Address{Recipient: "Ada", Lines: []string{"1 Main St"}, Locality: "Berlin", RegionCode: "DE"}
+			if err := repo.Save(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := repo.SetStatus(ctx, "nope", domain.StatusReserved, "", "s", base); !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("SetStatus of an unknown order = %v, want ErrNotFound", err)
+			}
+
+			// A watcher sees every status, from the current one to the
+			// final one, and returns after it.
+			seen := make(chan []domain.Status, 1)
+			started := make(chan struct{})
+			go func() {
+				var got []domain.Status
+				err := repo.Watch(ctx, "w1", func(o domain.Order) error {
+					if len(got) == 0 {
+						close(started)
+					}
+					got = append(got, o.Status)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("Watch = %v", err)
+				}
+				seen <- got
+			}()
+			<-started
+
+			steps := []struct {
+				st     domain.Status
+				reason string
+				want   domain.Status
+			}{
+				{domain.StatusReserved, "", domain.StatusReserved},
+				{domain.StatusReserved, "", domain.StatusReserved},  // repeated: nothing
+				{domain.StatusPlaced, "", domain.StatusReserved},    // late: nothing
+				{domain.StatusConfirmed, "", domain.StatusReserved}, // not from reserved
+				{domain.StatusCompensating, "payment declined", domain.StatusCompensating},
+				{domain.StatusCancelled, "", domain.StatusCancelled},
+				{domain.StatusFailed, "", domain.StatusCancelled}, // final
+			}
+			for i, s := range steps {
+				got, err := repo.SetStatus(ctx, "w1", s.st, s.reason, "checkout-w1", base.Add(time.Duration(i+1)*time.Second))
+				if err != nil {
+					t.Fatalf("step %d: SetStatus(%s) = %v", i, s.st, err)
+				}
+				if got.Status != s.want {
+					t.Fatalf("step %d: SetStatus(%s) left %s, want %s", i, s.st, got.Status, s.want)
+				}
+			}
+			want := []domain.Status{domain.StatusPlaced, domain.StatusReserved, domain.StatusCompensating, domain.StatusCancelled}
+			// The watcher may coalesce changes that came faster than it
+			// read; it must see the first and the last, in order.
+			got := <-seen
+			if got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+				t.Errorf("watcher saw %v, want a subsequence of %v from first to last", got, want)
+			}
+
+			loaded, err := repo.Load(ctx, "w1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loaded.Status != domain.StatusCancelled || loaded.StatusReason != "payment declined" || loaded.SagaID != "checkout-w1" ||
+				loaded.PaymentMethod != "tok_visa" || loaded.ShipTo.Locality != "Berlin" {
+				t.Errorf("Load = %+v", loaded)
+			}
+
+			stop := startProjection(t, b, CurrentVersion, repo.Notify())
+			defer stop()
+			eventually(t, "the read model to show the cancellation", func() bool {
+				o, err := rm.Get(ctx, "w1")
+				return err == nil && o.Status == domain.StatusCancelled
+			})
+			o2, _ := rm.Get(ctx, "w1")
+			if o2.StatusReason != "payment declined" || o2.SagaID != "checkout-w1" || !o2.UpdatedAt.Equal(base.Add(6*time.Second)) {
+				t.Errorf("read model = reason %q saga %q updated %v", o2.StatusReason, o2.SagaID, o2.UpdatedAt)
+			}
+			// Find filters by status and customer and pages.
+			if err := repo.Save(ctx, order("w2", base.Add(time.Minute))); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "w2 in the read model", func() bool {
+				l, err := repo.Find(ctx, Filter{Status: domain.StatusPlaced}, 0, 10)
+				return err == nil && len(l) == 1 && l[0].ID == "w2"
+			})
+			if l, err := repo.Find(ctx, Filter{CustomerID: "c-w1"}, 0, 10); err != nil || len(l) != 1 || l[0].ID != "w1" {
+				t.Errorf("Find(customer c-w1) = %v, %v", l, err)
+			}
+			if l, err := repo.Find(ctx, Filter{}, 1, 10); err != nil || len(l) != 1 || l[0].ID != "w1" {
+				t.Errorf("Find(offset 1) = %v, %v; want [w1]", l, err)
+			}
+		})
+	}
+}

@@ -38,7 +38,10 @@ func (p Projection) Setup(ctx context.Context, tx *sql.Tx) error {
 	status      TEXT   NOT NULL,
 	total       BIGINT NOT NULL,
 	created_at  BIGINT NOT NULL, -- Unix nanoseconds, UTC
-	position    BIGINT NOT NULL  -- of the event that placed the order
+	position    BIGINT NOT NULL, -- of the event that placed the order
+	updated_at  BIGINT NOT NULL, -- Unix nanoseconds, UTC, of the last status change
+	status_reason TEXT NOT NULL DEFAULT '',
+	saga_id     TEXT   NOT NULL DEFAULT ''
 )`,
 		`CREATE INDEX IF NOT EXISTS ` + orders + `_by_created_at ON ` + orders + ` (created_at, position)`,
 		`CREATE TABLE IF NOT EXISTS ` + lines + ` (
@@ -60,17 +63,33 @@ func (p Projection) Setup(ctx context.Context, tx *sql.Tx) error {
 // Apply applies the order events among events; it skips other streams'.
 func (p Projection) Apply(ctx context.Context, tx *sql.Tx, events []eventstore.RecordedEvent) error {
 	orders, lines := p.tables()
-	insOrder := p.Dialect.Rebind(`INSERT INTO ` + orders + ` (id, customer_id, status, total, created_at, position) VALUES (?, ?, ?, ?, ?, ?)`)
+	insOrder := p.Dialect.Rebind(`INSERT INTO ` + orders + ` (id, customer_id, status, total, created_at, position, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	// Every stored status change is one the order's status allowed when
+	// it was appended (Repository.SetStatus checks it against the
+	// stream's version), so the projection applies them as they come.
+	setStatus := p.Dialect.Rebind(`UPDATE ` + orders + ` SET status = ?, updated_at = ?,
+	status_reason = CASE WHEN ? <> '' OR ? = 'compensating' THEN ? ELSE status_reason END,
+	saga_id = CASE WHEN ? <> '' THEN ? ELSE saga_id END WHERE id = ?`)
 	insLine := p.Dialect.Rebind(`INSERT INTO ` + lines + ` (order_id, line_no, sku, quantity, unit_price) VALUES (?, ?, ?, ?, ?)`)
 	for _, e := range events {
 		if len(e.StreamID) <= len(StreamPrefix) || e.StreamID[:len(StreamPrefix)] != StreamPrefix {
+			continue
+		}
+		if e.Type == EventStatusChanged {
+			c, err := decodeStatusChanged(e)
+			if err != nil {
+				return fmt.Errorf("orders read model v%d: %w", p.Version, err)
+			}
+			if _, err := tx.ExecContext(ctx, setStatus, c.Status, c.At.UnixNano(), c.Reason, c.Status, c.Reason, c.SagaID, c.SagaID, c.OrderID); err != nil {
+				return fmt.Errorf("orders read model v%d: order %s status %s: %w", p.Version, c.OrderID, c.Status, err)
+			}
 			continue
 		}
 		o, err := apply(domain.Order{}, e)
 		if err != nil {
 			return fmt.Errorf("orders read model v%d: %w", p.Version, err)
 		}
-		if _, err := tx.ExecContext(ctx, insOrder, o.ID, o.CustomerID, o.Status.String(), o.Total, o.CreatedAt.UnixNano(), int64(e.Position)); err != nil {
+		if _, err := tx.ExecContext(ctx, insOrder, o.ID, o.CustomerID, o.Status.String(), o.Total, o.CreatedAt.UnixNano(), int64(e.Position), o.CreatedAt.UnixNano()); err != nil {
 			return fmt.Errorf("orders read model v%d: order %s: %w", p.Version, o.ID, err)
 		}
 		for i, l := range o.Lines {

@@ -60,7 +60,7 @@ func (m *ReadModel) active(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-const selectCols = `o.id, o.customer_id, o.status, o.total, o.created_at, l.sku, l.quantity, l.unit_price`
+const selectCols = `o.id, o.customer_id, o.status, o.total, o.created_at, o.updated_at, o.status_reason, o.saga_id, l.sku, l.quantity, l.unit_price`
 
 // Get returns order id, or an error wrapping [domain.ErrNotFound].
 func (m *ReadModel) Get(ctx context.Context, id string) (o domain.Order, err error) {
@@ -109,6 +109,52 @@ func (m *ReadModel) List(ctx context.Context, limit int) (orders []domain.Order,
 	return list, nil
 }
 
+// Filter selects orders in [ReadModel.Find]. Its zero value selects all.
+type Filter struct {
+	// CustomerID, if not empty, selects one customer's orders.
+	CustomerID string
+	// Status, if not StatusUnknown, selects the orders in that status.
+	Status domain.Status
+}
+
+// Find returns at most limit orders matching f, newest first, skipping
+// the first offset of them.
+func (m *ReadModel) Find(ctx context.Context, f Filter, offset, limit int) (orders []domain.Order, err error) {
+	if limit <= 0 || offset < 0 {
+		return nil, fmt.Errorf("find orders: limit %d or offset %d out of range", limit, offset)
+	}
+	v, err := m.active(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find orders: %w", err)
+	}
+	if v == 0 {
+		return []domain.Order{}, nil
+	}
+	table := cqrs.Table("orders", v)
+	where, args := "", []any{}
+	if f.CustomerID != "" {
+		where, args = " WHERE customer_id = ?", append(args, f.CustomerID)
+	}
+	if f.Status != domain.StatusUnknown {
+		if where == "" {
+			where = " WHERE status = ?"
+		} else {
+			where += " AND status = ?"
+		}
+		args = append(args, f.Status.String())
+	}
+	args = append(args, limit, offset)
+	q := m.dialect.Rebind(`SELECT ` + selectCols + ` FROM (SELECT * FROM ` + table + where + ` ORDER BY created_at DESC, position DESC LIMIT ? OFFSET ?) o JOIN ` +
+		cqrs.Table("order_lines", v) + ` l ON l.order_id = o.id ORDER BY o.created_at DESC, o.position DESC, l.line_no`)
+	ctx, span := m.start(ctx, table, q)
+	defer func() { end(span, err) }()
+	list, err := m.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find orders: %w", err)
+	}
+	return list, nil
+}
+
 // query runs a statement returning one row per order line, grouped by
 // order, and assembles the orders in row order.
 func (m *ReadModel) query(ctx context.Context, query string, args ...any) (_ []domain.Order, err error) {
@@ -123,9 +169,10 @@ func (m *ReadModel) query(ctx context.Context, query string, args ...any) (_ []d
 			o       domain.Order
 			status  string
 			created int64
+			updated int64
 			l       domain.Line
 		)
-		if err := rows.Scan(&o.ID, &o.CustomerID, &status, &o.Total, &created, &l.SKU, &l.Quantity, &l.UnitPrice); err != nil {
+		if err := rows.Scan(&o.ID, &o.CustomerID, &status, &o.Total, &created, &updated, &o.StatusReason, &o.SagaID, &l.SKU, &l.Quantity, &l.UnitPrice); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
 		}
 		if n := len(orders); n > 0 && orders[n-1].ID == o.ID {
@@ -136,6 +183,7 @@ func (m *ReadModel) query(ctx context.Context, query string, args ...any) (_ []d
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
 		o.CreatedAt = time.Unix(0, created).UTC()
+		o.UpdatedAt = time.Unix(0, updated).UTC()
 		o.Lines = []domain.Line{l}
 		orders = append(orders, o)
 	}

@@ -2,9 +2,11 @@ package eventsourced
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,8 +27,9 @@ type Repository struct {
 	events eventstore.Store
 	read   *ReadModel
 
-	mu     sync.Mutex
-	notify []chan struct{}
+	mu      sync.Mutex
+	notify  []chan struct{}
+	changed chan struct{} // closed and replaced after every append
 }
 
 var _ app.Repository = (*Repository)(nil)
@@ -34,7 +37,7 @@ var _ app.Repository = (*Repository)(nil)
 // NewRepository returns a repository that appends to events and reads
 // from read.
 func NewRepository(events eventstore.Store, read *ReadModel) *Repository {
-	return &Repository{events: events, read: read}
+	return &Repository{events: events, read: read, changed: make(chan struct{})}
 }
 
 // Save appends the order.placed event of o to the new stream order-<id>.
@@ -63,15 +66,115 @@ func (r *Repository) Save(ctx context.Context, o domain.Order) error {
 	case err != nil:
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
+	r.appended()
+	return nil
+}
+
+// appended wakes the followers of the store after an append.
+func (r *Repository) appended() {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, c := range r.notify {
 		select {
 		case c <- struct{}{}:
 		default:
 		}
 	}
-	r.mu.Unlock()
-	return nil
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// changes returns a channel closed at the next append.
+func (r *Repository) changes() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// maxStatusAttempts bounds the retries of a status change that keeps
+// meeting concurrent appends to its order's stream.
+const maxStatusAttempts = 5
+
+// SetStatus moves order id to status st, for reason (kept for the
+// compensating, cancelled and failed statuses) in saga sagaID, and
+// returns the order as it is afterwards. A change that
+// [domain.Status.CanMove] does not allow, such as a repeated one or one
+// that arrives after a later status, changes nothing and returns the
+// order unchanged, without an error: the saga's steps run at least once.
+// It returns an error wrapping [domain.ErrNotFound] for an unknown order.
+func (r *Repository) SetStatus(ctx context.Context, id string, st domain.Status, reason, sagaID string, at time.Time) (domain.Order, error) {
+	for range maxStatusAttempts {
+		o, version, err := r.load(ctx, id)
+		if err != nil {
+			return domain.Order{}, err
+		}
+		if !o.Status.CanMove(st) {
+			return o, nil
+		}
+		c := StatusChanged{OrderID: id, Status: st.String(), Reason: reason, SagaID: sagaID, At: at.Round(0).UTC()}
+		data, err := json.Marshal(c)
+		if err != nil {
+			return domain.Order{}, fmt.Errorf("order %s: status %s: %w", id, st, err)
+		}
+		e := eventstore.Event{
+			// One event per status of an order: a retry whose first
+			// append was stored is recognised by its ID.
+			ID:            "order-status-" + id + "-" + st.String(),
+			Type:          EventStatusChanged,
+			SchemaVersion: 1,
+			Data:          data,
+			Metadata:      metadata(ctx, id),
+		}
+		_, err = r.events.Append(ctx, Stream(id), eventstore.Exact(version), e)
+		var conflict *eventstore.VersionConflictError
+		switch {
+		case errors.As(err, &conflict), errors.Is(err, eventstore.ErrDuplicateEvent):
+			continue // another append won; look again
+		case err != nil:
+			return domain.Order{}, fmt.Errorf("order %s: status %s: %w", id, st, err)
+		}
+		r.appended()
+		return applyStatus(o, c)
+	}
+	return domain.Order{}, fmt.Errorf("order %s: status %s: %d attempts met concurrent changes", id, st, maxStatusAttempts)
+}
+
+// watchPoll is how often Watch looks at the event store when no append of
+// this process woke it: another process may change the order.
+const watchPoll = 500 * time.Millisecond
+
+// Watch calls fn with order id as it is now, and then each time its status
+// changes, until the order's status is final (after fn saw it), fn returns
+// an error, or ctx ends. It reads the order's events, not the read model,
+// so it sees a change as soon as it is stored. It returns fn's error,
+// ctx's, or an error wrapping [domain.ErrNotFound] for an unknown order;
+// nil after a final status.
+func (r *Repository) Watch(ctx context.Context, id string, fn func(domain.Order) error) error {
+	var last domain.Status
+	t := time.NewTicker(watchPoll)
+	defer t.Stop()
+	for {
+		wake := r.changes()
+		o, _, err := r.load(ctx, id)
+		if err != nil {
+			return err
+		}
+		if o.Status != last {
+			if err := fn(o); err != nil {
+				return err
+			}
+			last = o.Status
+		}
+		if o.Status.Final() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-t.C:
+		}
+	}
 }
 
 // Notify returns a channel that receives (without blocking Save; a burst
@@ -109,23 +212,35 @@ func (r *Repository) Get(ctx context.Context, id string) (domain.Order, error) {
 // Load rebuilds order id from its events. It returns an error wrapping
 // [domain.ErrNotFound] for an order without events.
 func (r *Repository) Load(ctx context.Context, id string) (domain.Order, error) {
+	o, _, err := r.load(ctx, id)
+	return o, err
+}
+
+// load rebuilds order id from its events and returns it with its stream's
+// version.
+func (r *Repository) load(ctx context.Context, id string) (domain.Order, int64, error) {
 	events, err := r.events.ReadStream(ctx, Stream(id), 0, eventstore.Forwards, maxOrderEvents)
 	if err != nil {
-		return domain.Order{}, fmt.Errorf("load order %s: %w", id, err)
+		return domain.Order{}, 0, fmt.Errorf("load order %s: %w", id, err)
 	}
 	if len(events) == 0 {
-		return domain.Order{}, fmt.Errorf("load order %s: %w", id, domain.ErrNotFound)
+		return domain.Order{}, 0, fmt.Errorf("load order %s: %w", id, domain.ErrNotFound)
 	}
 	var o domain.Order
 	for _, e := range events {
 		if o, err = apply(o, e); err != nil {
-			return domain.Order{}, fmt.Errorf("load order %s: %w", id, err)
+			return domain.Order{}, 0, fmt.Errorf("load order %s: %w", id, err)
 		}
 	}
-	return o, nil
+	return o, events[len(events)-1].Version, nil
 }
 
 // List returns at most limit orders, newest first, from the read model.
 func (r *Repository) List(ctx context.Context, limit int) ([]domain.Order, error) {
 	return r.read.List(ctx, limit)
+}
+
+// Find returns the orders f selects, newest first, from the read model.
+func (r *Repository) Find(ctx context.Context, f Filter, offset, limit int) ([]domain.Order, error) {
+	return r.read.Find(ctx, f, offset, limit)
 }

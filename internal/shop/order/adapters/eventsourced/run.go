@@ -38,8 +38,10 @@ type ProjectionConfig struct {
 
 // CurrentVersion is the version of the orders read model this code
 // builds. Raise it when the read model's tables change: the new version
-// builds beside the old one and replaces it once caught up.
-const CurrentVersion = 1
+// builds beside the old one and replaces it once caught up. Version 2
+// added the checkout's status changes (updated_at, status_reason,
+// saga_id).
+const CurrentVersion = 2
 
 // RunProjection keeps the orders read model up to date until ctx ends: it
 // runs a cqrs.Projector and, when it fails (a database error, a bad

@@ -45,5 +45,5 @@ func ExampleNewHandler() {
 	fmt.Print(string(b))
 	// Output:
 	// 201 /orders/o-1
-	// {"id":"o-1","customer_id":"c1","status":"placed","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1299}],"total":2598,"created_at":"2026-03-01T12:00:00Z"}
+	// {"id":"o-1","customer_id":"c1","status":"placed","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1299}],"total":2598,"created_at":"2026-03-01T12:00:00Z","updated_at":"2026-03-01T12:00:00Z"}
 }

@@ -102,6 +102,28 @@ type PlaceOrderRequest struct {
 	CustomerID string `json:"customer_id"`
 	// Lines are the order lines; at least one is required.
 	Lines []Line `json:"lines"`
+	// PaymentMethod is the token of the payment method to charge, issued
+	// by the payment provider ("tok_visa" succeeds, "tok_decline" is
+	// declined, with the simulated provider). Optional: a service with a
+	// checkout uses app.DefaultPaymentMethod.
+	PaymentMethod string `json:"payment_method,omitempty"`
+	// ShipTo is where to ship. Optional: a service with a checkout uses
+	// app.DefaultShipTo.
+	ShipTo *Address `json:"ship_to,omitempty"`
+}
+
+// Address is a shipping address on the wire.
+type Address struct {
+	// Recipient is the name on the parcel.
+	Recipient string `json:"recipient"`
+	// Lines are the street lines, most specific first.
+	Lines []string `json:"lines"`
+	// Locality is the city.
+	Locality string `json:"locality"`
+	// PostalCode is the postal code, where the country uses them.
+	PostalCode string `json:"postal_code,omitempty"`
+	// RegionCode is the ISO 3166-1 alpha-2 country code, such as "DE".
+	RegionCode string `json:"region_code"`
 }
 
 // Line is one order line on the wire.
@@ -128,6 +150,13 @@ type Order struct {
 	Total int64 `json:"total"`
 	// CreatedAt is when the order was placed, RFC 3339 in UTC.
 	CreatedAt time.Time `json:"created_at"`
+	// UpdatedAt is when the status last changed, RFC 3339 in UTC.
+	UpdatedAt time.Time `json:"updated_at"`
+	// StatusReason says why an order is compensating, cancelled or
+	// failed.
+	StatusReason string `json:"status_reason,omitempty"`
+	// SagaID identifies the order's checkout saga, once it started.
+	SagaID string `json:"saga_id,omitempty"`
 }
 
 // OrderList is the body of GET /orders.
@@ -303,6 +332,10 @@ func (a *api) placeOrder(w http.ResponseWriter, r *http.Request) error {
 	for i, l := range req.Lines {
 		cmd.Lines[i] = domain.Line{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice}
 	}
+	cmd.PaymentMethod = req.PaymentMethod
+	if a := req.ShipTo; a != nil {
+		cmd.ShipTo = domain.Address{Recipient: a.Recipient, Lines: a.Lines, Locality: a.Locality, PostalCode: a.PostalCode, RegionCode: a.RegionCode}
+	}
 	o, err := a.svc.PlaceOrder(r.Context(), cmd)
 	if err != nil {
 		return err
@@ -350,6 +383,7 @@ func toWire(o domain.Order) Order {
 	out := Order{
 		ID: o.ID, CustomerID: o.CustomerID, Status: o.Status.String(),
 		Lines: make([]Line, len(o.Lines)), Total: o.Total, CreatedAt: o.CreatedAt.UTC(),
+		UpdatedAt: o.UpdatedAt.UTC(), StatusReason: o.StatusReason, SagaID: o.SagaID,
 	}
 	for i, l := range o.Lines {
 		out.Lines[i] = Line{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice}

@@ -116,7 +116,7 @@ func TestPlaceGetList(t *testing.T) {
 	want := httpapi.Order{
 		ID: "o001", CustomerID: "c1", Status: "placed",
 		Lines: []httpapi.Line{{SKU: "SKU-1", Quantity: 2, UnitPrice: 1299}},
-		Total: 2598, CreatedAt: fixedNow,
+		Total: 2598, CreatedAt: fixedNow, UpdatedAt: fixedNow,
 	}
 	if diff := cmp.Diff(want, decode[httpapi.Order](t, r)); diff != "" {
 		t.Errorf("POST /orders body mismatch (-want +got):\n%s", diff)

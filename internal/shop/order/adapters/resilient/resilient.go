@@ -16,6 +16,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/shop/order/app"
@@ -144,4 +145,37 @@ func (r *Repository) List(ctx context.Context, limit int) ([]domain.Order, error
 		return err
 	})
 	return os, err
+}
+
+// Watch follows an order through the next repository, which must
+// implement app.Watcher. A watch is long-lived and mostly waits, so it
+// does not go through the policies.
+func (r *Repository) Watch(ctx context.Context, id string, fn func(domain.Order) error) error {
+	w, ok := r.next.(app.Watcher)
+	if !ok {
+		return app.ErrUnsupported
+	}
+	return w.Watch(ctx, id, fn)
+}
+
+// StatusSetter is the port of the checkout that records an order's
+// status; the event-sourced repository implements it.
+type StatusSetter interface {
+	SetStatus(ctx context.Context, id string, st domain.Status, reason, sagaID string, at time.Time) (domain.Order, error)
+}
+
+// SetStatus records an order's status change through the writes Executor
+// (and the fault injector): the checkout's steps retry it.
+func (r *Repository) SetStatus(ctx context.Context, id string, st domain.Status, reason, sagaID string, at time.Time) (domain.Order, error) {
+	s, ok := r.next.(StatusSetter)
+	if !ok {
+		return domain.Order{}, app.ErrUnsupported
+	}
+	var o domain.Order
+	err := r.run(ctx, r.writes, func(ctx context.Context) error {
+		var err error
+		o, err = s.SetStatus(ctx, id, st, reason, sagaID, at)
+		return err
+	})
+	return o, err
 }

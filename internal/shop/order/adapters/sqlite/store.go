@@ -282,6 +282,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (_ []domai
 			return nil, fmt.Errorf("order %s: %w", o.ID, err)
 		}
 		o.CreatedAt = time.Unix(0, created).UTC()
+		o.UpdatedAt = o.CreatedAt
 		o.Lines = []domain.Line{l}
 		orders = append(orders, o)
 	}
