@@ -2,10 +2,17 @@
 // HTTP API: an open-loop, constant-arrival-rate mix of order placements
 // (POST /orders) and reads of previously placed orders (GET /orders/{id}).
 //
-// Every request is the root of its own trace: a "loadgen place-order" or
-// "loadgen get-order" span whose context the caller's HTTP client carries,
-// so with an otelhttp-instrumented client a trace reads
-// loadgen span -> HTTP client span -> server span -> database span.
+// Every request is the root of its own trace: a "loadgen place-order",
+// "loadgen get-order" or "loadgen list-orders" span whose context the
+// caller's HTTP client carries, so with an otelhttp-instrumented client a
+// trace reads loadgen span -> HTTP client span -> server span -> database
+// span.
+//
+// The rate may be fixed ([Config].RPS) or changed while Run goes
+// ([Config].Rate, a [Rate]). With [Config].Watch, Run also follows each
+// placed order's checkout to its final status and measures the end-to-end
+// checkout latency; [Config].DeclineRatio makes a share of the placements
+// pay with a card the payment provider declines.
 package loadgen
 
 import (
@@ -42,6 +49,23 @@ const (
 	ListLimit             = 50 // orders a list request asks for
 	DefaultMaxInFlight    = 256
 	DefaultRequestTimeout = 10 * time.Second
+	DefaultWatchTimeout   = 30 * time.Second
+)
+
+// Payment methods a placement sends (see [Config].DeclineRatio): test
+// tokens of the simulated payment provider.
+const (
+	PaymentMethodVisa    = "tok_visa"    // charged successfully
+	PaymentMethodDecline = "tok_decline" // declined
+)
+
+// Final order statuses that [Config].Watch may report, and the outcome
+// recorded for a watch that does not report one of them.
+const (
+	StatusConfirmed   = "confirmed"  // the checkout completed
+	StatusCancelled   = "cancelled"  // the checkout undid every completed step
+	StatusFailed      = "failed"     // the checkout could neither complete nor fully undo
+	OutcomeUnfinished = "unfinished" // Watch failed, timed out or reported no final status
 )
 
 // Catalog the generator picks from.
@@ -61,8 +85,16 @@ type Config struct {
 	// BaseURL is the order service's base URL, such as
 	// "http://127.0.0.1:8080". Required; it must be absolute http or https.
 	BaseURL string
-	// RPS is the arrival rate in requests per second. Default: 10.
+	// RPS is the arrival rate in requests per second, when Rate is nil.
+	// Default: 10.
 	RPS float64
+	// Rate, if not nil, is the arrival rate, and RPS is ignored. Run reads
+	// it continuously: when it changes, the schedule is re-based at the
+	// change, so the next arrival comes one interval of the new rate after
+	// the last one (or at once, if that time has passed) and no arrivals
+	// "missed" under the new rate fire in a burst. A rate of 0 pauses the
+	// load, idle, until the next change. Default nil: the fixed RPS.
+	Rate *Rate
 	// ReadRatio is the share of requests, in [0,1], that read a previously
 	// placed order rather than place a new one. Zero selects the default 0.5;
 	// a negative value means no reads. Until an order has been placed every
@@ -89,13 +121,38 @@ type Config struct {
 	// MeterProvider provides the meter of the generator's metrics.
 	// Default: the OpenTelemetry global MeterProvider.
 	MeterProvider metric.MeterProvider
-	// Logger receives a warning per failed request, logged with the
-	// request's context. Default: logs are discarded.
+	// Logger receives a warning per failed request and per unfinished
+	// checkout (see Watch), logged with the request's context. Default:
+	// logs are discarded.
 	Logger *slog.Logger
-	// Seed seeds the choice of operations, customers, SKUs, quantities and
-	// orders to read. Every seed, zero included, is valid; the same seed
-	// gives the same choices for the same sequence of responses.
+	// Seed seeds the choice of operations, customers, SKUs, quantities,
+	// payment methods and orders to read. Every seed, zero included, is
+	// valid; the same seed gives the same choices for the same sequence of
+	// responses.
 	Seed int64
+	// DeclineRatio is the share of placements, in [0,1], that pay with
+	// PaymentMethodDecline ("tok_decline"), which the payment provider
+	// declines, so their checkout is cancelled; the others pay with
+	// PaymentMethodVisa ("tok_visa"). Default 0: every placement pays with
+	// tok_visa.
+	DeclineRatio float64
+	// Watch, if not nil, follows the checkout of a placed order: it returns
+	// the order's final status (StatusConfirmed, StatusCancelled or
+	// StatusFailed) once the order has one, or an error. After each
+	// successful placement Run calls Watch, in a goroutine of its own, with
+	// the order's id and a context that carries the placement's root span
+	// (so spans Watch starts join the order's trace) and is done after
+	// WatchTimeout, also when Run's context is done first. Watch must
+	// return soon after its context is done; Run waits for the watches in
+	// flight before it returns. Watches do not count against MaxInFlight.
+	// Run records the checkout latency, from just before the placement was
+	// sent to Watch's return, in Stats.Checkouts and the
+	// cairn.loadgen.checkout.duration histogram, by final status; an error,
+	// or a status that is not final, counts as unfinished. Watch must be
+	// safe for concurrent use. Default nil: checkouts are not followed.
+	Watch func(ctx context.Context, orderID string) (final string, err error)
+	// WatchTimeout bounds each call of Watch. Default: 30s.
+	WatchTimeout time.Duration
 }
 
 // Validate reports the first invalid field of c, if any.
@@ -118,6 +175,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loadgen: MaxInFlight %d is negative", c.MaxInFlight)
 	case c.RequestTimeout < 0:
 		return fmt.Errorf("loadgen: RequestTimeout %v is negative", c.RequestTimeout)
+	case math.IsNaN(c.DeclineRatio) || c.DeclineRatio < 0 || c.DeclineRatio > 1:
+		return fmt.Errorf("loadgen: DeclineRatio %v is not in [0,1]", c.DeclineRatio)
+	case c.WatchTimeout < 0:
+		return fmt.Errorf("loadgen: WatchTimeout %v is negative", c.WatchTimeout)
 	}
 	return nil
 }
@@ -137,13 +198,36 @@ type Stats struct {
 	// P50, P95 and P99 are latency percentiles over the sent requests
 	// (over a uniform sample of up to 10000 of them); zero if none was sent.
 	P50, P95, P99 time.Duration
+	// Checkouts summarizes the checkouts followed with Config.Watch.
+	Checkouts CheckoutStats
 }
 
-// Run sends requests to cfg.BaseURL at cfg.RPS until ctx is done, then waits
-// for the requests in flight (each bounded by cfg.RequestTimeout) and returns
-// what happened. It returns an error, and sends nothing, only if cfg is
-// invalid or the metric instruments cannot be created; failed requests are
-// counted, not returned. Run starts no goroutine that outlives it.
+// CheckoutStats summarizes the checkouts a run followed (see
+// [Config].Watch). Watched == Confirmed + Cancelled + Failed + Unfinished
+// once Run has returned.
+type CheckoutStats struct {
+	// Watched counts the placed orders whose checkout was followed.
+	Watched int64
+	// Confirmed, Cancelled and Failed count the checkouts by the final
+	// status Watch reported.
+	Confirmed, Cancelled, Failed int64
+	// Unfinished counts the watches that returned an error, timed out, or
+	// reported a status that is not final.
+	Unfinished int64
+	// P50 and P99 are percentiles of the end-to-end checkout latency, from
+	// just before the placement was sent to Watch's return, over the
+	// checkouts that ended confirmed or cancelled (over a uniform sample of
+	// up to 10000 of them); zero if there were none.
+	P50, P99 time.Duration
+}
+
+// Run sends requests to cfg.BaseURL at cfg.RPS (or cfg.Rate) until ctx is
+// done, then waits for the requests in flight (each bounded by
+// cfg.RequestTimeout) and the checkout watches in flight (each bounded by
+// cfg.WatchTimeout) and returns what happened. It returns an error, and
+// sends nothing, only if cfg is invalid or the metric instruments cannot be
+// created; failed requests and checkouts are counted, not returned. Run
+// starts no goroutine that outlives it.
 func Run(ctx context.Context, cfg Config) (Stats, error) {
 	g, err := newGenerator(cfg)
 	if err != nil {
@@ -151,7 +235,11 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	// Requests in flight finish after ctx is done, within their timeout.
 	reqCtx := context.WithoutCancel(ctx)
-	pace(ctx, g.cfg.RPS, func() { g.fire(reqCtx) })
+	rate := g.cfg.Rate
+	if rate == nil {
+		rate = NewRate(g.cfg.RPS)
+	}
+	pace(ctx, rate, func() { g.fire(reqCtx) })
 	g.wg.Wait()
 	return g.stats.snapshot(), nil
 }
@@ -182,6 +270,7 @@ type generator struct {
 	stats    recorder
 	requests metric.Int64Counter
 	duration metric.Float64Histogram
+	checkout metric.Float64Histogram
 }
 
 func newGenerator(cfg Config) (*generator, error) {
@@ -209,6 +298,9 @@ func newGenerator(cfg Config) (*generator, error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.WatchTimeout == 0 {
+		cfg.WatchTimeout = DefaultWatchTimeout
+	}
 	g := &generator{
 		cfg:    cfg,
 		base:   strings.TrimRight(cfg.BaseURL, "/"),
@@ -217,7 +309,10 @@ func newGenerator(cfg Config) (*generator, error) {
 		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6361_6972_6e)),
 		sem:    make(chan struct{}, cfg.MaxInFlight),
 		ids:    idRing{ids: make([]string, 0, knownIDs)},
-		stats:  recorder{rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7374_6174_73))},
+		stats: recorder{
+			rng:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7374_6174_73)),
+			crng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6368_6563_6b)),
+		},
 	}
 	if g.client == nil {
 		g.client = http.DefaultClient
@@ -248,6 +343,13 @@ func newGenerator(cfg Config) (*generator, error) {
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: create histogram cairn.loadgen.request.duration: %w", err)
+	}
+	g.checkout, err = meter.Float64Histogram("cairn.loadgen.checkout.duration",
+		metric.WithDescription("End-to-end latency of the checkouts the load generator followed, from placing the order to its final status, by outcome."),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: create histogram cairn.loadgen.checkout.duration: %w", err)
 	}
 	return g, nil
 }
@@ -294,9 +396,10 @@ func (g *generator) plan() request {
 		UnitPrice int64  `json:"unit_price"`
 	}
 	body := struct {
-		CustomerID string `json:"customer_id"`
-		Lines      []line `json:"lines"`
-	}{CustomerID: fmt.Sprintf("customer-%03d", g.rng.IntN(numCustomers))}
+		CustomerID    string `json:"customer_id"`
+		Lines         []line `json:"lines"`
+		PaymentMethod string `json:"payment_method"`
+	}{CustomerID: fmt.Sprintf("customer-%03d", g.rng.IntN(numCustomers)), PaymentMethod: PaymentMethodVisa}
 	for range 1 + g.rng.IntN(maxLines) {
 		sku := g.rng.IntN(numSKUs)
 		body.Lines = append(body.Lines, line{
@@ -304,6 +407,11 @@ func (g *generator) plan() request {
 			Quantity:  1 + g.rng.IntN(maxQuantity),
 			UnitPrice: 199 + int64(sku*7919%9800),
 		})
+	}
+	// Drawn only when declines are asked for, so a seed's other choices
+	// stay what they were without them.
+	if g.cfg.DeclineRatio > 0 && g.rng.Float64() < g.cfg.DeclineRatio {
+		body.PaymentMethod = PaymentMethodDecline
 	}
 	b, _ := json.Marshal(body) // cannot fail: plain strings and integers
 	return request{op: opPlace, body: b}
@@ -320,10 +428,12 @@ func (g *generator) do(ctx context.Context, req request) {
 	defer span.End()
 
 	start := time.Now()
-	var err error
+	var (
+		err error
+		id  string // of the order placed
+	)
 	switch req.op {
 	case opPlace:
-		var id string
 		id, err = g.place(ctx, req.body)
 		if err == nil {
 			g.ids.add(id)
@@ -355,6 +465,40 @@ func (g *generator) do(ctx context.Context, req request) {
 	attrs := metric.WithAttributes(opAttr(req.op), outcomeAttr(outcome))
 	g.requests.Add(ctx, 1, attrs)
 	g.duration.Record(ctx, latency.Seconds(), attrs)
+
+	if req.op == opPlace && err == nil && g.cfg.Watch != nil {
+		g.stats.watch()
+		// The watch outlives the request, but keeps its root span.
+		wctx := context.WithoutCancel(ctx)
+		g.wg.Go(func() { g.watch(wctx, id, start) })
+	}
+}
+
+// watch follows the checkout of the order placed at start with Config.Watch
+// and records its outcome.
+func (g *generator) watch(ctx context.Context, id string, start time.Time) {
+	wctx, cancel := context.WithTimeout(ctx, g.cfg.WatchTimeout)
+	final, err := g.cfg.Watch(wctx, id)
+	cancel()
+	latency := time.Since(start)
+
+	outcome := final
+	switch {
+	case err != nil:
+		outcome = OutcomeUnfinished
+		err = fmt.Errorf("watch order %s: %w", id, err)
+	case final != StatusConfirmed && final != StatusCancelled && final != StatusFailed:
+		outcome = OutcomeUnfinished
+		err = fmt.Errorf("watch order %s: status %q is not final", id, final)
+	}
+	if err != nil {
+		g.log.WarnContext(ctx, "loadgen checkout unfinished",
+			slog.String("order_id", id),
+			slog.Duration("latency", latency),
+			slog.Any("error", err))
+	}
+	g.stats.checkoutDone(outcome, latency)
+	g.checkout.Record(ctx, latency.Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
 }
 
 // place posts an order and returns its ID.
@@ -477,6 +621,10 @@ type recorder struct {
 	rng     *rand.Rand      // reservoir sampling; guarded by mu
 	seen    int64           // latencies offered to the reservoir
 	samples []time.Duration // uniform sample of at most maxSamples latencies
+
+	crng     *rand.Rand      // reservoir sampling of checkout latencies; guarded by mu
+	cseen    int64           // checkout latencies offered to the reservoir
+	csamples []time.Duration // uniform sample of at most maxSamples checkout latencies
 }
 
 func (r *recorder) skip() {
@@ -500,11 +648,47 @@ func (r *recorder) done(ok bool, latency time.Duration) {
 		r.s.Failed++
 	}
 	r.seen++
-	if len(r.samples) < maxSamples {
-		r.samples = append(r.samples, latency)
-	} else if i := r.rng.Int64N(r.seen); i < maxSamples {
-		r.samples[i] = latency
+	r.samples = sample(r.samples, r.rng, r.seen, latency)
+}
+
+func (r *recorder) watch() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s.Checkouts.Watched++
+}
+
+// checkoutDone records a finished watch; outcome is a final status or
+// OutcomeUnfinished.
+func (r *recorder) checkoutDone(outcome string, latency time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &r.s.Checkouts
+	switch outcome {
+	case StatusConfirmed:
+		c.Confirmed++
+	case StatusCancelled:
+		c.Cancelled++
+	case StatusFailed:
+		c.Failed++
+		return
+	default:
+		c.Unfinished++
+		return
 	}
+	r.cseen++
+	r.csamples = sample(r.csamples, r.crng, r.cseen, latency)
+}
+
+// sample offers v, the seen-th value, to the reservoir s of at most
+// maxSamples values, and returns s.
+func sample(s []time.Duration, rng *rand.Rand, seen int64, v time.Duration) []time.Duration {
+	if len(s) < maxSamples {
+		return append(s, v)
+	}
+	if i := rng.Int64N(seen); i < maxSamples {
+		s[i] = v
+	}
+	return s
 }
 
 func (r *recorder) snapshot() Stats {
@@ -516,6 +700,10 @@ func (r *recorder) snapshot() Stats {
 	s.P50 = percentile(sorted, 0.50)
 	s.P95 = percentile(sorted, 0.95)
 	s.P99 = percentile(sorted, 0.99)
+	sorted = slices.Clone(r.csamples)
+	slices.Sort(sorted)
+	s.Checkouts.P50 = percentile(sorted, 0.50)
+	s.Checkouts.P99 = percentile(sorted, 0.99)
 	return s
 }
 
