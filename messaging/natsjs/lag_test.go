@@ -2,6 +2,7 @@ package natsjs_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,4 +64,42 @@ func TestConsumerLagGauge(t *testing.T) {
 	if _, ok := lag(); ok {
 		t.Error("the lag gauge is still reported after Close")
 	}
+}
+
+// TestConsumerLagGaugeDuringOutage: while the broker is unreachable the
+// lag gauge is skipped at once, so the collection of every other metric
+// of the MeterProvider goes on; before the fix, the gauge's request to
+// the broker held the collection until it timed out, and a collection
+// with a shorter deadline failed.
+func TestConsumerLagGaugeDuringOutage(t *testing.T) {
+	srv, js := embedded(t)
+	subj := subject(t, js)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	other, _ := mp.Meter("other").Int64Counter("other.counter")
+	other.Add(t.Context(), 1)
+	sub := natsjs.NewSubscriber(js, natsjs.Options{MeterProvider: mp})
+	defer sub.Close()
+	mustSubscribe(t, sub, messaging.SubscribeConfig{Subject: subj, Group: "outage"}, func(context.Context, messaging.Delivery) error { return nil })
+
+	srv.Shutdown()
+	waitFor(t, 10*time.Second, "the connection to notice the outage", func() bool { return !js.Conn().IsConnected() })
+	// A deadline far below the gauge's own request timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatalf("Collect during the outage = %v, want the lag skipped and the rest collected", err)
+	}
+	var names []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			names = append(names, m.Name)
+		}
+	}
+	if !slices.Contains(names, "other.counter") || slices.Contains(names, instrument.LagMetric) {
+		t.Errorf("collected %v during the outage; want other.counter and no %s", names, instrument.LagMetric)
+	}
+	srv.Start()
 }

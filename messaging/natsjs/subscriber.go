@@ -30,6 +30,10 @@ type Subscriber struct {
 
 var _ messaging.Subscriber = (*Subscriber)(nil)
 
+// lagTimeout bounds the broker request of the consumer lag gauge, which
+// runs in every metric collection.
+const lagTimeout = time.Second
+
 // NewSubscriber returns a subscriber on js, whose connection the caller
 // owns.
 func NewSubscriber(js jetstream.JetStream, opts Options) *Subscriber {
@@ -123,8 +127,15 @@ func (s *Subscriber) Subscribe(ctx context.Context, cfg messaging.SubscribeConfi
 
 	// The consumer lag: messages not yet delivered to the group, and
 	// delivered but not acknowledged.
+	// The callback runs in the collection of every metric of the
+	// MeterProvider: while the connection is down it skips the gauge at
+	// once, rather than hold the whole collection (and the export of
+	// every other metric) until a request to the broker times out.
 	sub.lag, err = s.in.RegisterLag(cfg.Subject, cfg.Group, func(ctx context.Context) (int64, error) {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if !s.js.Conn().IsConnected() {
+			return 0, instrument.ErrLagUnknown
+		}
+		ctx, cancel := context.WithTimeout(ctx, lagTimeout)
 		defer cancel()
 		info, err := s.js.Consumer(ctx, stream, sub.ccfg.Durable)
 		if err != nil {

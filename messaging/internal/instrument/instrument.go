@@ -92,14 +92,27 @@ func New(system, scope string, tp trace.TracerProvider, mp metric.MeterProvider)
 	return in
 }
 
+// ErrLagUnknown is returned by a lag function that cannot know the lag
+// now (the broker is unreachable): the collection skips the measurement
+// without reporting an error.
+var ErrLagUnknown = errors.New("consumer lag unknown")
+
 // RegisterLag reports lag, at each collection, as the consumer lag of
 // group on subject. Unregister the returned registration when the
 // subscription closes. An error of lag is returned to the SDK, which
-// reports it and skips the measurement.
+// reports it and skips the measurement; [ErrLagUnknown] skips it
+// quietly.
+//
+// lag runs inside the collection of every metric of the MeterProvider,
+// so it must return quickly: a slow lag delays every other instrument's
+// export.
 func (in *Instruments) RegisterLag(subject, group string, lag func(context.Context) (int64, error)) (metric.Registration, error) {
 	set := metric.WithAttributes(SystemKey.String(in.system), DestinationKey.String(subject), GroupKey.String(group))
 	return in.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		n, err := lag(ctx)
+		if errors.Is(err, ErrLagUnknown) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
