@@ -42,6 +42,14 @@ const (
 	DefaultMaxPointBytes = 32 << 20
 )
 
+// NavLink is a link of the console's navigation bar.
+type NavLink struct {
+	// Title is the link's text.
+	Title string
+	// Href is where it points, such as "/scenarios/".
+	Href string
+}
+
 // Options configures a Console. The zero value is valid: every zero or
 // negative field takes its documented default.
 type Options struct {
@@ -84,6 +92,10 @@ type Options struct {
 	// the worst a foreign page can do is add telemetry to a local,
 	// bounded, in-memory store.
 	CORSAllowedOrigins []string
+	// NavLinks are added to the navigation bar of every page, after the
+	// console's own: pages that the program embedding the console serves
+	// beside it, such as the demo's fault scenarios. Default none.
+	NavLinks []NavLink
 	// Logger receives the console's own diagnostics: rejected telemetry at
 	// warn level, failed requests at debug (client errors) or error (server
 	// errors) level, database rows skipped on replay at warn level and
@@ -163,7 +175,9 @@ func New(opts Options) *Console {
 		maxBody: opts.MaxBodyBytes,
 		// The templates are embedded and covered by tests; failing to parse
 		// them is a build defect, not a run-time condition.
-		pages:     template.Must(template.New("").Funcs(templateFuncs()).ParseFS(webconsole.FS, "templates/*.html")),
+		pages: template.Must(template.New("").Funcs(templateFuncs()).Funcs(template.FuncMap{
+			"navLinks": func() []NavLink { return opts.NavLinks },
+		}).ParseFS(webconsole.FS, "templates/*.html")),
 		inflight:  make(chan struct{}, opts.MaxInFlightExports),
 		anyOrigin: len(opts.CORSAllowedOrigins) == 0 || slices.Contains(opts.CORSAllowedOrigins, "*"),
 		origins:   slices.Clone(opts.CORSAllowedOrigins),

@@ -13,6 +13,7 @@ package demo
 
 import (
 	"context"
+	"database/sql"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -23,13 +24,17 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	orderv1 "github.com/cairnhq/cairn/api/proto/cairn/shop/order/v1"
 	"github.com/cairnhq/cairn/console"
 	"github.com/cairnhq/cairn/internal/buildinfo"
 	"github.com/cairnhq/cairn/internal/fault"
 	"github.com/cairnhq/cairn/internal/loadgen"
+	"github.com/cairnhq/cairn/internal/scenario"
 	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/internal/shop/shoprpc"
 	"github.com/cairnhq/cairn/internal/shopbus"
 	"github.com/cairnhq/cairn/resilience/bulkhead"
 	"github.com/cairnhq/cairn/resilience/circuitbreaker"
@@ -72,6 +77,12 @@ type Config struct {
 	OrderAddr   string // order service HTTP API; default DefaultOrderAddr
 	AdminAddr   string // admin listener (/metrics, /debug/pprof/, /loglevel, /healthz); default DefaultAdminAddr
 
+	OrderGRPCAddr string // order service gRPC API (GetOrder, ListOrders, WatchOrder); default DefaultOrderGRPCAddr
+	InventoryAddr string // inventory service gRPC; default DefaultInventoryAddr
+	PaymentAddr   string // payment service gRPC; default DefaultPaymentAddr
+	ShippingAddr  string // shipping service gRPC; default DefaultShippingAddr
+	ProviderAddr  string // simulated payment provider HTTP; default DefaultProviderAddr
+
 	// RPS is the load generator's constant arrival rate in requests per
 	// second; zero (the default) runs no load.
 	RPS float64
@@ -95,12 +106,17 @@ type Config struct {
 	// change is logged and the running configuration kept. Default empty:
 	// DefaultResilience, not reloaded.
 	ResilienceFile string
+	// DeclineRatio is the fraction of the load's orders paid with a
+	// payment method the provider declines, whose checkouts compensate.
+	// Default 0.
+	DeclineRatio float64
 }
 
 // Addrs are the addresses the demo listens on once started, with ports
 // resolved (useful when a configured port is 0).
 type Addrs struct {
-	Console, OTLP, Order, Admin string
+	Console, OTLP, Order, Admin                            string
+	OrderGRPC, Inventory, Payment, Shipping, PaymentVendor string
 }
 
 // Report is what a finished demo measured.
@@ -125,7 +141,18 @@ type Demo struct {
 
 	console    *console.Console
 	consoleTel *telemetry.Telemetry // logging only
+	orderMu    sync.Mutex           // guards order, orderCfg's owner and orderGRPC
 	order      *order.Service
+	orderCfg   order.Config
+	orderGRPC  *participant
+	orderHTTP  atomic.Pointer[http.Handler]
+	shop       *shop
+	extraTel   []*telemetry.Telemetry // the participants'
+	restarts   int
+	ctx        context.Context // Start's, without its cancellation: for restarts
+	rate       *loadgen.Rate
+	sagaDB     *sql.DB // the saga store, read by the scenarios' probe
+	scenarios  *scenario.Server
 	bus        *shopbus.Bus
 	orderTel   *telemetry.Telemetry
 	loadTel    *telemetry.Telemetry
@@ -186,7 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 	if cfg.ExportInterval <= 0 {
 		cfg.ExportInterval = time.Second
 	}
-	d := &Demo{cfg: cfg, failed: make(chan error, 4)}
+	d := &Demo{cfg: cfg, failed: make(chan error, 4), ctx: context.WithoutCancel(ctx), rate: loadgen.NewRate(cfg.RPS)}
 	defer func() {
 		if err != nil {
 			d.closeAll(context.Background())
@@ -198,6 +225,11 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		{"console OTLP receiver", orDefault(cfg.OTLPAddr, DefaultOTLPAddr), "--otlp-addr"},
 		{"order service", orDefault(cfg.OrderAddr, DefaultOrderAddr), "--order-addr"},
 		{"admin listener", orDefault(cfg.AdminAddr, DefaultAdminAddr), "--admin-addr"},
+		{"order gRPC API", orDefault(cfg.OrderGRPCAddr, DefaultOrderGRPCAddr), "--order-grpc-addr"},
+		{"inventory service", orDefault(cfg.InventoryAddr, DefaultInventoryAddr), "--inventory-addr"},
+		{"payment service", orDefault(cfg.PaymentAddr, DefaultPaymentAddr), "--payment-addr"},
+		{"shipping service", orDefault(cfg.ShippingAddr, DefaultShippingAddr), "--shipping-addr"},
+		{"payment provider", orDefault(cfg.ProviderAddr, DefaultProviderAddr), "--provider-addr"},
 	}
 	var lns []net.Listener
 	for _, l := range listeners {
@@ -211,11 +243,19 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		lns = append(lns, ln)
 	}
 	consoleLn, otlpLn, orderLn, adminLn := lns[0], lns[1], lns[2], lns[3]
+	shopLns := map[string]net.Listener{
+		ServiceOrder: lns[4], ServiceInventory: lns[5], ServicePayment: lns[6], ServiceShipping: lns[7], TargetProvider: lns[8],
+	}
 	d.addrs = Addrs{
-		Console: consoleLn.Addr().String(),
-		OTLP:    otlpLn.Addr().String(),
-		Order:   orderLn.Addr().String(),
-		Admin:   adminLn.Addr().String(),
+		Console:       consoleLn.Addr().String(),
+		OTLP:          otlpLn.Addr().String(),
+		Order:         orderLn.Addr().String(),
+		Admin:         adminLn.Addr().String(),
+		OrderGRPC:     lns[4].Addr().String(),
+		Inventory:     lns[5].Addr().String(),
+		Payment:       lns[6].Addr().String(),
+		Shipping:      lns[7].Addr().String(),
+		PaymentVendor: lns[8].Addr().String(),
 	}
 
 	d.dataDir = cfg.DataDir
@@ -262,9 +302,15 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		closeListeners(lns)
 		return nil, fmt.Errorf("demo: console logging: %w", err)
 	}
-	d.console = console.New(console.Options{Logger: d.consoleTel.Logger()})
+	d.console = console.New(console.Options{Logger: d.consoleTel.Logger(), NavLinks: []console.NavLink{{Title: "Scenarios", Href: "/scenarios/"}}})
 	d.serve("console OTLP receiver", otlpLn, d.console.OTLPHandler())
-	d.serve("console UI", consoleLn, d.console.UIHandler())
+	// The fault scenarios' page sits beside the console's: a scenario
+	// acts on the shop, which the console knows nothing of.
+	d.scenarios = scenario.Handler(d, scenario.Catalog(), d.consoleTel.Logger())
+	ui := http.NewServeMux()
+	ui.Handle("/scenarios/", http.StripPrefix("/scenarios", d.scenarios))
+	ui.Handle("/", d.console.UIHandler())
+	d.serve("console UI", consoleLn, ui)
 
 	if d.orderTel, err = newTelemetry("order", true); err != nil {
 		closeListeners(lns[2:])
@@ -283,7 +329,7 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		closeListeners(lns[2:])
 		return nil, err
 	}
-	orderRes, err := newReloader(rfile, d.orderTel)
+	orderRes, err := newReloader(rfile, d.orderTel, resilienceconfig.WithRetryConfig(shopRetryConfig))
 	if err != nil {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: order service resilience: %w", err)
@@ -335,8 +381,19 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		closeListeners(lns[2:])
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	// The checkout's participants, each with its own telemetry, database
+	// and gRPC server, and the order service's connections to them.
+	if err := d.startShop(ctx, shopLns, rfile, newTelemetry); err != nil {
+		closeListeners(lns[2:])
+		return nil, errors.Join(err, d.bus.Close())
+	}
+	step, err := d.dialShop(orderRes)
+	if err != nil {
+		closeListeners(lns[2:])
+		return nil, errors.Join(err, d.bus.Close())
+	}
 	d.faults = fault.New(FaultTarget)
-	d.order, err = order.New(ctx, order.Config{
+	d.orderCfg = order.Config{
 		Publisher:      d.bus.Publisher,
 		Subscriber:     d.bus.Subscriber,
 		DataDir:        d.dataDir,
@@ -348,19 +405,46 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		Writes:         writes,
 		Faults:         d.faults,
 		Degrade:        d.degrade,
-	})
+		Checkout: &order.CheckoutConfig{
+			Inventory: d.shop.conns[ServiceInventory],
+			Payment:   d.shop.conns[ServicePayment],
+			Shipping:  d.shop.conns[ServiceShipping],
+			Executor:  step,
+			// Short, so that a scenario that kills the order service
+			// sees its sagas resumed within seconds.
+			Lease: SagaLease,
+			Owner: "order-1",
+			// A compensation waits at most two seconds between attempts,
+			// so that sagas finish soon after a dead participant returns.
+			CompensationBackoff: retry.Backoff{Kind: retry.KindExponential, Initial: 100 * time.Millisecond,
+				Max: 2 * time.Second, Multiplier: 2, Jitter: retry.JitterFull},
+		},
+	}
+	d.order, err = order.New(ctx, d.orderCfg)
 	if err != nil {
 		closeListeners(lns[2:])
 		return nil, errors.Join(fmt.Errorf("demo: order service: %w", err), d.bus.Close())
 	}
+	if d.sagaDB, err = openSagaProbe(d.dataDir); err != nil {
+		closeListeners(lns[2:])
+		return nil, err
+	}
+	var orderH http.Handler = d.order.Handler()
+	d.orderHTTP.Store(&orderH)
+	d.orderGRPC = &participant{name: ServiceOrder, tel: d.orderTel, ln: shopLns[ServiceOrder], addr: d.addrs.OrderGRPC,
+		build: func(context.Context) (grpcService, error) { return orderRPC{d}, nil }}
+	if err := d.orderGRPC.start(ctx); err != nil {
+		closeListeners(lns[2:])
+		return nil, err
+	}
 	// The server span (otelhttp) is outermost, so requests the pipeline
 	// rejects with 429 or 503 are traced too.
-	d.serve("order service", orderLn, d.orderTel.Handler(resiliencehttp.Middleware(api, d.order.Handler()), "order"))
+	d.serve("order service", orderLn, d.orderTel.Handler(resiliencehttp.Middleware(api, http.HandlerFunc(d.serveOrder)), "order"))
 	// The admin listener shows the order service's telemetry (its metrics,
 	// and the log level that the demo's components share) and its fault
 	// injector.
 	admin := http.NewServeMux()
-	faults := fault.Handler(d.orderTel.Logger(), d.faults)
+	faults := fault.Handler(d.orderTel.Logger(), d.injectors()...)
 	admin.Handle("/faults", faults)
 	admin.Handle("/faults/", faults)
 	admin.Handle("/degrade", d.degrade.Handler(d.orderTel.Logger()))
@@ -369,11 +453,9 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 
 	d.printStart()
 
+	// The load generator always runs, at rate zero (paused) without
+	// --rps, so that a scenario started from the console can set the load.
 	d.loadDone = make(chan struct{})
-	if cfg.RPS <= 0 {
-		close(d.loadDone)
-		return d, nil
-	}
 	loadCtx, cancel := context.WithCancel(ctx)
 	d.loadCancel = cancel
 	base := http.DefaultTransport.(*http.Transport).Clone()
@@ -383,19 +465,68 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 		Transport: resiliencehttp.NewTransport(d.loadTel.Transport(firstServed{base: base, d: d}), client, resiliencehttp.TransportConfig{}),
 		Timeout:   10 * time.Second,
 	}
+	// The load generator follows each order it places through the order
+	// service's server-streaming WatchOrder, to measure checkouts end to
+	// end.
+	watchConn, err := shoprpc.Dial(d.addrs.OrderGRPC, d.loadTel, nil)
+	if err != nil {
+		close(d.loadDone)
+		return nil, err
+	}
 	go func() {
 		defer close(d.loadDone)
 		defer base.CloseIdleConnections() // the instrumented client cannot reach them
+		defer watchConn.Close()
 		d.loadStats, d.loadErr = loadgen.Run(loadCtx, loadgen.Config{
 			BaseURL:        "http://" + d.addrs.Order,
-			RPS:            cfg.RPS,
+			Rate:           d.rate,
 			Client:         httpClient,
+			Watch:          watchOrder(orderv1.NewOrderServiceClient(watchConn)),
+			DeclineRatio:   cfg.DeclineRatio,
 			TracerProvider: d.loadTel.TracerProvider(),
 			MeterProvider:  d.loadTel.MeterProvider(),
 			Logger:         d.loadTel.Logger(),
 		})
 	}()
 	return d, nil
+}
+
+// watchOrder returns a loadgen Watch that follows an order with
+// WatchOrder until its final status, and returns that status's name.
+func watchOrder(c orderv1.OrderServiceClient) func(ctx context.Context, id string) (string, error) {
+	names := map[orderv1.OrderStatus]string{
+		orderv1.OrderStatus_ORDER_STATUS_CONFIRMED: "confirmed",
+		orderv1.OrderStatus_ORDER_STATUS_CANCELLED: "cancelled",
+		orderv1.OrderStatus_ORDER_STATUS_FAILED:    "failed",
+	}
+	return func(ctx context.Context, id string) (string, error) {
+		for {
+			stream, err := c.WatchOrder(ctx, &orderv1.WatchOrderRequest{OrderId: id})
+			if err != nil {
+				return "", err
+			}
+			for {
+				msg, err := stream.Recv()
+				if err != nil {
+					// The stream broke before a final status (the order
+					// service was killed, say): watch again, as the API
+					// says a client should, until ctx ends.
+					if ctx.Err() != nil {
+						return "", ctx.Err()
+					}
+					break
+				}
+				if name, ok := names[msg.GetStatus()]; ok {
+					return name, nil
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // resilienceFile reads and decodes the resilience configuration.
@@ -598,22 +729,40 @@ func (d *Demo) closeAll(ctx context.Context) error {
 			}
 		}
 	}
+	if d.scenarios != nil {
+		d.scenarios.Close() // a running scenario stops and undoes its faults
+	}
 	if d.bgCancel != nil {
 		d.bgCancel()
 		d.background.Wait()
 	}
 	shutdown("order service", "admin listener")
+	if d.orderGRPC != nil {
+		if err := d.orderGRPC.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("demo: stop order gRPC API: %w", err))
+		}
+	}
+	d.orderMu.Lock()
 	if d.order != nil {
 		if err := d.order.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("demo: close order service: %w", err))
 		}
+		d.order = nil
+	}
+	d.orderMu.Unlock()
+	if err := d.closeShop(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	shutdown("payment provider")
+	if d.sagaDB != nil {
+		errs = append(errs, d.sagaDB.Close())
 	}
 	if d.bus != nil {
 		if err := d.bus.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("demo: close bus: %w", err))
 		}
 	}
-	for _, t := range []*telemetry.Telemetry{d.loadTel, d.orderTel} {
+	for _, t := range append([]*telemetry.Telemetry{d.loadTel, d.orderTel}, d.extraTel...) {
 		if t != nil {
 			if err := t.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("demo: flush telemetry: %w", err))
@@ -630,6 +779,9 @@ func (d *Demo) closeAll(ctx context.Context) error {
 		if err := d.degrade.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("demo: close degrade switch: %w", err))
 		}
+	}
+	if d.shop != nil {
+		d.reloaders = append(d.reloaders, d.shop.reloader...)
 	}
 	for _, r := range d.reloaders {
 		if err := r.Close(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,8 +42,11 @@ type Bus struct {
 	Publisher  messaging.Publisher
 	Subscriber messaging.Subscriber
 
-	conn     *nats.Conn
+	conn *nats.Conn
+
+	mu       sync.Mutex // guards embedded
 	embedded *natsjs.Embedded
+	embedCfg natsjs.EmbeddedConfig
 }
 
 // Embedded starts a NATS server with JetStream in this process, storing
@@ -58,7 +62,34 @@ func Embedded(ctx context.Context, dir string, opts Options) (*Bus, error) {
 		return nil, err
 	}
 	b.embedded = srv
+	b.embedCfg = natsjs.EmbeddedConfig{StoreDir: dir, ServerName: "cairn-demo", Port: srv.Port()}
 	return b, nil
+}
+
+// SetEmbedded stops (up false) or starts again (up true) the embedded
+// server, on the same port and store, to simulate a broker outage: while
+// it is down, publishes fail and the outbox relay keeps the events, and
+// once it is up the connection reconnects by itself. It returns an error
+// for a bus without an embedded server, or when the server does not
+// start.
+func (b *Bus) SetEmbedded(ctx context.Context, up bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.embedCfg.StoreDir == "" {
+		return errors.New("shopbus: no embedded server to stop or start")
+	}
+	switch {
+	case !up && b.embedded != nil:
+		b.embedded.Shutdown()
+		b.embedded = nil
+	case up && b.embedded == nil:
+		srv, err := natsjs.RunEmbedded(ctx, b.embedCfg)
+		if err != nil {
+			return fmt.Errorf("shopbus: restart embedded NATS: %w", err)
+		}
+		b.embedded = srv
+	}
+	return nil
 }
 
 // Connect connects to the NATS server at url and makes sure the shop's
@@ -99,8 +130,11 @@ func (b *Bus) URL() string { return b.conn.ConnectedUrl() }
 func (b *Bus) Close() error {
 	err := errors.Join(b.Subscriber.Close(), b.Publisher.Close())
 	b.conn.Close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.embedded != nil {
 		b.embedded.Shutdown()
+		b.embedded = nil
 	}
 	return err
 }

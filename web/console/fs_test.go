@@ -51,7 +51,7 @@ func TestNoExternalResources(t *testing.T) {
 func TestTemplatesParse(t *testing.T) {
 	// The console adds its functions before parsing; stubs suffice here.
 	funcs := template.FuncMap{}
-	for _, name := range []string{"duration", "clock", "datetime", "value", "pct", "indent", "join", "severity", "sevClass", "headData", "attrsData", "pathEscape", "number", "percent", "bytes"} {
+	for _, name := range []string{"duration", "clock", "datetime", "value", "pct", "indent", "join", "severity", "sevClass", "headData", "attrsData", "pathEscape", "number", "percent", "bytes", "navLinks"} {
 		funcs[name] = func(...any) string { return "" }
 	}
 	if _, err := template.New("").Funcs(funcs).ParseFS(FS, "templates/*.html"); err != nil {

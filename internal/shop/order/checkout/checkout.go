@@ -198,6 +198,23 @@ func (c *Checkout) Start(ctx context.Context, o domain.Order) error {
 	return nil
 }
 
+// perSKU returns lines with one line per SKU, in the order of their first
+// appearance, quantities summed: an order may list a SKU twice, and the
+// inventory reserves (and the warehouse ships) per SKU.
+func perSKU(lines []Line) []Line {
+	out := make([]Line, 0, len(lines))
+	at := make(map[string]int, len(lines))
+	for _, l := range lines {
+		if i, ok := at[l.SKU]; ok {
+			out[i].Quantity += l.Quantity
+			continue
+		}
+		at[l.SKU] = len(out)
+		out = append(out, l)
+	}
+	return out
+}
+
 // key returns the idempotency key of the step running in ctx.
 func key(ctx context.Context, d *Data, step string) Key {
 	if info, ok := saga.StepInfoFrom(ctx); ok {
@@ -255,7 +272,7 @@ func (c *Checkout) Definition() saga.Definition[Data] {
 	}
 	return saga.Definition[Data]{Name: SagaName, Stages: []saga.Stage[Data]{
 		step(StepReserve, func(ctx context.Context, d *Data) error {
-			id, err := c.cfg.Inventory.Reserve(ctx, key(ctx, d, StepReserve), d.OrderID, d.Lines)
+			id, err := c.cfg.Inventory.Reserve(ctx, key(ctx, d, StepReserve), d.OrderID, perSKU(d.Lines))
 			if err != nil {
 				return err
 			}
@@ -289,7 +306,7 @@ func (c *Checkout) Definition() saga.Definition[Data] {
 			return c.cfg.Payment.Refund(ctx, key(ctx, d, StepCharge), d.OrderID, "checkout compensated: "+c.reason(ctx, d))
 		}),
 		step(StepShip, func(ctx context.Context, d *Data) error {
-			id, err := c.cfg.Shipping.Schedule(ctx, key(ctx, d, StepShip), d.OrderID, d.ShipTo, d.Lines)
+			id, err := c.cfg.Shipping.Schedule(ctx, key(ctx, d, StepShip), d.OrderID, d.ShipTo, perSKU(d.Lines))
 			if err != nil {
 				return err
 			}

@@ -91,7 +91,9 @@ func run(t *testing.T, s *shop) saga.Instance {
 	}
 	defer orch.Close()
 	co.Bind(orch)
-	o, err := domain.NewOrder("o1", "c1", []domain.Line{{SKU: "SKU-0001", Quantity: 2, UnitPrice: 500}}, time.Now())
+	// The order lists SKU-0001 twice: the participants get one line per
+	// SKU ("reserve ... 1" in the calls below).
+	o, err := domain.NewOrder("o1", "c1", []domain.Line{{SKU: "SKU-0001", Quantity: 1, UnitPrice: 500}, {SKU: "SKU-0001", Quantity: 1, UnitPrice: 500}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
