@@ -46,6 +46,7 @@ import (
 	"github.com/cairnhq/cairn/problem"
 	"github.com/cairnhq/cairn/resilience"
 	"github.com/cairnhq/cairn/resilience/degrade"
+	"github.com/cairnhq/cairn/resilience/retry"
 	"github.com/cairnhq/cairn/saga"
 	sagapg "github.com/cairnhq/cairn/saga/postgres"
 	sagasqlite "github.com/cairnhq/cairn/saga/sqlite"
@@ -131,6 +132,10 @@ type CheckoutConfig struct {
 	Lease time.Duration
 	// Owner names this process's orchestrator; default random.
 	Owner string
+	// CompensationBackoff is the wait between the attempts of a
+	// compensation that fails (its participant is down, say); the zero
+	// value selects saga.DefaultCompensationBackoff (up to a minute).
+	CompensationBackoff retry.Backoff
 	// Reconcile is how often placed orders whose checkout never started
 	// (the process died between storing the order and starting it) are
 	// started; default 5 seconds.
@@ -366,6 +371,9 @@ func (s *Service) startCheckout(ctx, bg context.Context, cfg Config, cc *Checkou
 	}
 	if cc.Owner != "" {
 		opts = append(opts, saga.WithOwner(cc.Owner))
+	}
+	if cc.CompensationBackoff != (retry.Backoff{}) {
+		opts = append(opts, saga.WithCompensationBackoff(cc.CompensationBackoff))
 	}
 	orch, err := saga.New(store, []saga.Definition[checkout.Data]{co.Definition()}, opts...)
 	if err != nil {
