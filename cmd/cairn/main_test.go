@@ -76,6 +76,10 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// freeShopAddrs puts the shop's services on free ports.
+var freeShopAddrs = []string{"--order-grpc-addr", "127.0.0.1:0", "--inventory-addr", "127.0.0.1:0",
+	"--payment-addr", "127.0.0.1:0", "--shipping-addr", "127.0.0.1:0", "--provider-addr", "127.0.0.1:0"}
+
 // TestRunDemo runs the demo command briefly on free ports with load and
 // checks that it stops by itself and reports what it measured.
 func TestRunDemo(t *testing.T) {
@@ -83,6 +87,7 @@ func TestRunDemo(t *testing.T) {
 	args := []string{"demo", "--duration", "1s", "--rps", "20",
 		"--console-addr", "127.0.0.1:0", "--otlp-addr", "127.0.0.1:0",
 		"--order-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
+	args = append(args, freeShopAddrs...)
 	if code := run(context.Background(), time.Now(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("run(%q) = %d; stderr:\n%s", args, code, stderr.String())
 	}

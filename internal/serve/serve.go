@@ -13,8 +13,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the read model's database/sql driver
@@ -24,7 +28,9 @@ import (
 	pgstore "github.com/cairnhq/cairn/eventstore/postgres"
 	"github.com/cairnhq/cairn/internal/buildinfo"
 	"github.com/cairnhq/cairn/internal/shop/order"
+	"github.com/cairnhq/cairn/internal/shop/shoprpc"
 	"github.com/cairnhq/cairn/internal/shopbus"
+	"github.com/cairnhq/cairn/resilience/resilienceconfig"
 	"github.com/cairnhq/cairn/telemetry"
 )
 
@@ -42,22 +48,80 @@ type OrderConfig struct {
 	// Bus is the NATS URL of the message bus ("nats://..."); empty runs
 	// without one (no outbox relay, no customer statistics).
 	Bus string
+	// GRPCAddr is the address of the order service's gRPC API
+	// (orderv1: GetOrder, ListOrders, WatchOrder); empty turns it off.
+	GRPCAddr string
+	// Inventory, Payment and Shipping are the gRPC targets (host:port) of
+	// the checkout's participants. With all three, every placed order
+	// runs the checkout saga, whose instances live beside the events (in
+	// the PostgreSQL database, or sagas.db in the SQLite directory); with
+	// none, orders stay placed; with some, Order refuses to start.
+	Inventory, Payment, Shipping string
+	// Resilience is a resilience configuration file (YAML or JSON,
+	// docs/resilience-config.md) with the demo's pipeline names
+	// (inventory-client, payment-client, shipping-client, checkout-step),
+	// reloaded when it changes. Empty: the demo's embedded
+	// demo.DefaultResilience.
+	Resilience string
 	// Out receives the startup banner.
 	Out io.Writer
-	// Ready, if not nil, is called with the API's address once it
-	// accepts connections.
+	// Ready, if not nil, is called with the HTTP API's address once it
+	// accepts connections (and the gRPC API's, if any).
 	Ready func(addr string)
+	// GRPCReady, if not nil, is called with the gRPC API's address once
+	// it accepts connections, before Ready.
+	GRPCReady func(addr string)
+}
+
+// checkoutTargets returns the participants' targets by service name, nil
+// without a checkout, or a usage error naming the missing ones.
+func (cfg OrderConfig) checkoutTargets() (map[string]string, error) {
+	targets := map[string]string{ServiceInventory: cfg.Inventory, ServicePayment: cfg.Payment, ServiceShipping: cfg.Shipping}
+	var missing []string
+	for _, name := range []string{ServiceInventory, ServicePayment, ServiceShipping} {
+		if targets[name] == "" {
+			missing = append(missing, "--"+name)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return targets, nil
+	case len(targets):
+		return nil, nil
+	}
+	return nil, usagef("the checkout needs --inventory, --payment and --shipping: %s missing", strings.Join(missing, ", "))
 }
 
 // Order runs the order service until ctx ends, then shuts it down within
-// 10 seconds and returns nil, or returns the error that stopped it.
+// 10 seconds and returns nil, or returns the error that stopped it. Errors
+// of the configuration match ErrUsage.
 func Order(ctx context.Context, cfg OrderConfig) (err error) {
+	targets, err := cfg.checkoutTargets()
+	if err != nil {
+		return err
+	}
+	if err := checkStore(cfg.Store); err != nil {
+		return err
+	}
+	if cfg.Bus != "" && !strings.HasPrefix(cfg.Bus, "nats://") {
+		return usagef("--bus %q: want a nats:// URL", cfg.Bus)
+	}
+	var rfile *resilienceconfig.File
+	if targets != nil {
+		if rfile, err = resilienceFile(cfg.Resilience); err != nil {
+			return err
+		}
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "order", ServiceVersion: buildinfo.Version()})
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	var closers []func() error
+	var bg sync.WaitGroup
+	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
+		bgCancel()
+		bg.Wait()
 		for i := len(closers) - 1; i >= 0; i-- {
 			err = errors.Join(err, closers[i]())
 		}
@@ -74,17 +138,10 @@ func Order(ctx context.Context, cfg OrderConfig) (err error) {
 		}
 		closers = append(closers, closeAll)
 		ocfg.Events, ocfg.ReadDB, ocfg.ReadDialect = events, readDB, cqrs.Postgres
-	case cfg.Store == "":
-		return errors.New("--store is empty: give a postgres:// URL or a directory for SQLite")
-	case strings.Contains(cfg.Store, "://"):
-		return fmt.Errorf("--store %q: unknown scheme (want postgres:// or a directory)", cfg.Store)
 	default:
 		ocfg.DataDir = cfg.Store
 	}
 	if cfg.Bus != "" {
-		if !strings.HasPrefix(cfg.Bus, "nats://") {
-			return fmt.Errorf("--bus %q: want a nats:// URL", cfg.Bus)
-		}
 		bus, err := shopbus.Connect(ctx, cfg.Bus, shopbus.Options{Name: "order", TracerProvider: tel.TracerProvider(), MeterProvider: tel.MeterProvider()})
 		if err != nil {
 			return err
@@ -92,46 +149,121 @@ func Order(ctx context.Context, cfg OrderConfig) (err error) {
 		closers = append(closers, bus.Close)
 		ocfg.Publisher, ocfg.Subscriber = bus.Publisher, bus.Subscriber
 	}
+	var res *resilienceconfig.Reloader
+	if targets != nil {
+		if res, err = newReloader(rfile, tel, orderRetryConfig); err != nil {
+			return fmt.Errorf("resilience: %w", err)
+		}
+		closers = append(closers, res.Close)
+		cc := &order.CheckoutConfig{Owner: owner()}
+		conns := map[string]*grpc.ClientConn{}
+		for _, name := range []string{ServiceInventory, ServicePayment, ServiceShipping} {
+			pl, err := resilienceconfig.NewLive[struct{}](res, name+"-client")
+			if err != nil {
+				return fmt.Errorf("resilience: %w", err)
+			}
+			conn, err := shoprpc.Dial(targets[name], tel, pl)
+			if err != nil {
+				return usagef("--%s %q: %v", name, targets[name], err)
+			}
+			closers = append(closers, conn.Close)
+			conns[name] = conn
+		}
+		cc.Inventory, cc.Payment, cc.Shipping = conns[ServiceInventory], conns[ServicePayment], conns[ServiceShipping]
+		if cc.Executor, err = resilienceconfig.NewLive[struct{}](res, "checkout-step"); err != nil {
+			return fmt.Errorf("resilience: %w", err)
+		}
+		if ocfg.ReadDialect == cqrs.Postgres {
+			// The sagas live in the same database as the events: saga/postgres
+			// creates its tables there.
+			cc.SagaDB, cc.SagaDialect = ocfg.ReadDB, cqrs.Postgres
+		}
+		ocfg.Checkout = cc
+	}
 	svc, err := order.New(ctx, ocfg)
 	if err != nil {
 		return err
 	}
 	closers = append(closers, svc.Close)
 
+	var gsrv *grpc.Server
+	var gln net.Listener
+	if cfg.GRPCAddr != "" {
+		if gln, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
+		}
+		gsrv = shoprpc.NewServer(tel, nil)
+		svc.RegisterGRPC(gsrv)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		if gln != nil {
+			gln.Close()
+		}
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{Handler: tel.Handler(svc.Handler(), "order"), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	if cfg.AdminAddr != "" {
-		aln, err := net.Listen("tcp", cfg.AdminAddr)
-		if err != nil {
-			_ = srv.Close()
-			return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
+	bg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
 		}
-		actx, cancel := context.WithCancel(ctx)
+	})
+	// Deferred: the APIs stop before the closers run (the service, then
+	// the connections and the databases).
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
-		go func() { _ = tel.ServeAdmin(actx, aln) }()
+		if serr := srv.Shutdown(sctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("shut down: %w", serr))
+		}
+	}()
+	if gsrv != nil {
+		bg.Go(func() {
+			if err := gsrv.Serve(gln); err != nil {
+				errc <- err
+			}
+		})
+		defer gracefulStop(gsrv)
+	}
+	if err := startBackground(bgCtx, &bg, tel, cfg.AdminAddr, res, cfg.Resilience); err != nil {
+		return err
 	}
 	if cfg.Out != nil {
-		fmt.Fprintf(cfg.Out, "cairn serve order %s\n  API    http://%s/orders\n  store  %s\n  bus    %s\n", buildinfo.Version(), ln.Addr(), redact(cfg.Store), orNone(cfg.Bus))
+		fmt.Fprintf(cfg.Out, "cairn serve order %s\n  API       http://%s/orders\n", buildinfo.Version(), ln.Addr())
+		if gln != nil {
+			fmt.Fprintf(cfg.Out, "  gRPC      %s\n", gln.Addr())
+		}
+		fmt.Fprintf(cfg.Out, "  store     %s\n  bus       %s\n", redact(cfg.Store), orNone(cfg.Bus))
+		if targets != nil {
+			fmt.Fprintf(cfg.Out, "  checkout  inventory %s, payment %s, shipping %s (resilience: %s)\n",
+				cfg.Inventory, cfg.Payment, cfg.Shipping, resilienceName(cfg.Resilience))
+		} else {
+			fmt.Fprintf(cfg.Out, "  checkout  none (orders stay placed; give --inventory, --payment and --shipping)\n")
+		}
+	}
+	if cfg.GRPCReady != nil && gln != nil {
+		cfg.GRPCReady(gln.Addr().String())
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}
 	select {
 	case <-ctx.Done():
+		return nil
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
+}
+
+// owner names this process's saga orchestrator: the host name and the
+// process id.
+func owner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "order"
 	}
-	return nil
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // openPostgres opens the event store and the read model on the database
