@@ -106,6 +106,10 @@ type Config struct {
 	// change is logged and the running configuration kept. Default empty:
 	// DefaultResilience, not reloaded.
 	ResilienceFile string
+	// ReadRatio and ListRatio are the load's shares of order reads and
+	// lists, as loadgen.Config has them (zero: loadgen's defaults;
+	// negative: none, so that every request places an order).
+	ReadRatio, ListRatio float64
 	// DeclineRatio is the fraction of the load's orders paid with a
 	// payment method the provider declines, whose checkouts compensate.
 	// Default 0.
@@ -412,8 +416,9 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 			Executor:  step,
 			// Short, so that a scenario that kills the order service
 			// sees its sagas resumed within seconds.
-			Lease: SagaLease,
-			Owner: "order-1",
+			Lease:        SagaLease,
+			PollInterval: time.Second,
+			Owner:        "order-1",
 			// A compensation waits at most two seconds between attempts,
 			// so that sagas finish soon after a dead participant returns.
 			CompensationBackoff: retry.Backoff{Kind: retry.KindExponential, Initial: 100 * time.Millisecond,
@@ -483,6 +488,8 @@ func Start(ctx context.Context, cfg Config) (_ *Demo, err error) {
 			Client:         httpClient,
 			Watch:          watchOrder(orderv1.NewOrderServiceClient(watchConn)),
 			DeclineRatio:   cfg.DeclineRatio,
+			ReadRatio:      cfg.ReadRatio,
+			ListRatio:      cfg.ListRatio,
 			TracerProvider: d.loadTel.TracerProvider(),
 			MeterProvider:  d.loadTel.MeterProvider(),
 			Logger:         d.loadTel.Logger(),

@@ -366,6 +366,9 @@ func openParticipantDB(ctx context.Context, store, name string) (*sql.DB, cqrs.D
 	if err != nil {
 		return nil, 0, fmt.Errorf("--store %s: %w", path, err)
 	}
+	// One connection: writers queue in Go's pool instead of sleeping in
+	// SQLite's busy handler.
+	db.SetMaxOpenConns(1)
 	return db, cqrs.SQLite, nil
 }
 

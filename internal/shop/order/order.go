@@ -132,6 +132,10 @@ type CheckoutConfig struct {
 	Lease time.Duration
 	// Owner names this process's orchestrator; default random.
 	Owner string
+	// PollInterval is how often the orchestrator looks for sagas whose
+	// lease expired (their process died) to resume them; default the saga
+	// package's.
+	PollInterval time.Duration
 	// CompensationBackoff is the wait between the attempts of a
 	// compensation that fails (its participant is down, say); the zero
 	// value selects saga.DefaultCompensationBackoff (up to a minute).
@@ -336,9 +340,10 @@ func (s *Service) startCheckout(ctx, bg context.Context, cfg Config, cc *Checkou
 		if s.sagaDB, err = sql.Open("sqlite", dsn); err != nil {
 			return nil, fmt.Errorf("saga store %s: %w", path, err)
 		}
-		if cfg.DataDir == "" {
-			s.sagaDB.SetMaxOpenConns(1) // one connection keeps the memory database, and no shared-cache locking
-		}
+		// One connection: it keeps a memory database alive and free of
+		// shared-cache locking, and on a file it makes writers queue in
+		// Go's pool rather than sleep in SQLite's busy handler.
+		s.sagaDB.SetMaxOpenConns(1)
 		s.sagaDia = cqrs.SQLite
 		s.closers = append(s.closers, s.sagaDB.Close)
 	}
@@ -371,6 +376,9 @@ func (s *Service) startCheckout(ctx, bg context.Context, cfg Config, cc *Checkou
 	}
 	if cc.Owner != "" {
 		opts = append(opts, saga.WithOwner(cc.Owner))
+	}
+	if cc.PollInterval > 0 {
+		opts = append(opts, saga.WithPollInterval(cc.PollInterval))
 	}
 	if cc.CompensationBackoff != (retry.Backoff{}) {
 		opts = append(opts, saga.WithCompensationBackoff(cc.CompensationBackoff))

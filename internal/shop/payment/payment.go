@@ -22,19 +22,31 @@
 // compensation and the late Charge fails with ABORTED. A Refund of a
 // PENDING payment asks the provider (a hedged read) whether the charge was
 // made, refunds it if so, or cancels the payment, after which a charge
-// still in flight is refunded by the Charge call that made it. One window
-// remains: if that Charge call's process stops between the provider's
-// answer and recording it, and the saga never sends the charge again, the
-// provider holds a captured charge of a canceled payment; a reconciliation
-// against the provider's charges (not built) would find it.
+// still in flight is refunded by the Charge call that made it.
+//
+// One window is left to a reconciler: if that Charge call's process stops
+// between the provider's capture and recording it, and the saga never
+// sends the charge again, the provider holds a captured charge of a
+// canceled payment. [Service.Reconcile] (run every
+// Config.ReconcileInterval by New's background loop) looks up, by their
+// idempotency keys, the charges of the payments canceled more than
+// Config.ReconcileAfter (default 30s) and less than Config.ReconcileWindow
+// (default 24h) ago, and refunds a captured one: such a charge is given
+// back at most ReconcileAfter plus one interval after the cancellation
+// (the provider reachable). ReconcileAfter outlasts a Charge call in
+// flight, so that the reconciler acts only once no Charge call can still
+// record the charge and refund it; several replicas may reconcile at once
+// (the provider refunds once per key; a compare-and-set records it).
 //
 // A command builds it with [New], registers it on a grpc.Server with
 // [Service.Register] (the server carries the otelgrpc stats handler and
 // the resilience interceptors), and calls [Service.Close] on shutdown.
 //
 // Metrics: cairn.shop.payment.charges and cairn.shop.payment.amount (see
-// package app), the barrier's cairn.saga.barrier.outcomes, and the
-// provider client's otelhttp and resilience metrics.
+// package app; a reconciled refund counts as outcome "refunded"), the
+// barrier's cairn.saga.barrier.outcomes, and the provider client's
+// otelhttp and resilience metrics. Each reconciliation pass is a span
+// "payment.reconcile" with the attribute cairn.payment.reconciled.
 package payment
 
 import (
@@ -90,10 +102,25 @@ type Config struct {
 	// Logger receives the service's logs, made with the request context.
 	// Default: logs are discarded.
 	Logger *slog.Logger
-	// Now returns the current time, for the payments' timestamps.
-	// Default: time.Now.
+	// Now returns the current time, for the payments' timestamps and the
+	// reconciliation's ages. Default: time.Now.
 	Now func() time.Time
+	// ReconcileInterval is the period of the background reconciliation
+	// (see Service.Reconcile). Default 0: one minute; negative: no
+	// background reconciliation.
+	ReconcileInterval time.Duration
+	// ReconcileAfter is the age (since its last change) from which a
+	// canceled payment is checked at the provider; it must outlast a
+	// Charge call in flight (app.DefaultReconcileAfter says why).
+	// Default 0: 30 seconds.
+	ReconcileAfter time.Duration
+	// ReconcileWindow is the age past which a canceled payment is no
+	// longer checked. Default 0: 24 hours.
+	ReconcileWindow time.Duration
 }
+
+// DefaultReconcileInterval is the default of Config.ReconcileInterval.
+const DefaultReconcileInterval = time.Minute
 
 // Service is a running payment service. Its methods are safe for
 // concurrent use. Close it when done.
@@ -101,6 +128,9 @@ type Service struct {
 	uc      *app.Service
 	srv     *grpcapi.Server
 	ownDB   *sql.DB
+	logger  *slog.Logger
+	stop    context.CancelFunc
+	loop    sync.WaitGroup
 	closing sync.Once
 	err     error
 }
@@ -133,12 +163,56 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.uc, err = app.New(app.Config{
 		Store: store, Provider: psp.New(cfg.Provider),
 		TracerProvider: cfg.TracerProvider, MeterProvider: cfg.MeterProvider, Logger: cfg.Logger, Now: cfg.Now,
+		ReconcileAfter: cfg.ReconcileAfter, ReconcileWindow: cfg.ReconcileWindow,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.srv = grpcapi.New(s.uc, grpcapi.Config{Faults: cfg.Faults, Logger: cfg.Logger})
+	if s.logger = cfg.Logger; s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if every := cfg.ReconcileInterval; every >= 0 {
+		if every == 0 {
+			every = DefaultReconcileInterval
+		}
+		// The loop outlives New's ctx: Close stops it.
+		lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		s.stop = stop
+		s.loop.Go(func() { s.reconcileEvery(lctx, every) })
+	}
 	return s, nil
+}
+
+// reconcileEvery runs Reconcile every period until ctx ends. Each pass
+// is a trace of its own.
+func (s *Service) reconcileEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pass := trace.ContextWithSpanContext(ctx, trace.SpanContext{}) // a new root span
+		if _, err := s.uc.Reconcile(pass); err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(pass, "payment reconciliation failed; the next pass resumes", "error", err)
+		}
+	}
+}
+
+// Reconcile refunds the charges that the provider captured for payments a
+// compensation had canceled, whose Charge call stopped before recording
+// them (see the package comment), and returns how many it refunded. The
+// background loop calls it every Config.ReconcileInterval; it is safe to
+// call at any time, from several replicas at once.
+func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	n, err := s.uc.Reconcile(ctx)
+	if err != nil {
+		return n, fmt.Errorf("payment: %w", err)
+	}
+	return n, nil
 }
 
 // Register registers the gRPC service cairn.shop.payment.v1.PaymentService
@@ -150,11 +224,17 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // Server returns the gRPC service's implementation, to call it in-process.
 func (s *Service) Server() paymentv1.PaymentServiceServer { return s.srv }
 
-// Close closes the private database, if New opened one. It does not close
-// Config.DB or Config.Provider, which the caller owns. It is safe to call
-// more than once.
+// Close stops the background reconciliation, waiting for a pass in
+// progress to end (its calls are canceled), and closes the private
+// database, if New opened one. It does not close Config.DB or
+// Config.Provider, which the caller owns. It is safe to call more than
+// once.
 func (s *Service) Close() error {
 	s.closing.Do(func() {
+		if s.stop != nil {
+			s.stop()
+			s.loop.Wait()
+		}
 		if s.ownDB != nil {
 			s.err = s.ownDB.Close()
 		}

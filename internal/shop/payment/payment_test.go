@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,7 +46,13 @@ type env struct {
 	client    paymentv1.PaymentServiceClient
 	reader    *sdkmetric.ManualReader
 	spans     *tracetest.SpanRecorder
+	svc       *payment.Service
+	// skew moves the service's clock (Config.Now) ahead of time.Now.
+	skew atomic.Int64
 }
+
+// now is the service's clock: time.Now moved ahead by skew.
+func (e *env) now() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 
 func newEnv(t *testing.T, tdb testdb.DB) *env {
 	t.Helper()
@@ -76,12 +83,14 @@ func newEnv(t *testing.T, tdb testdb.DB) *env {
 
 	svc, err := payment.New(ctx, payment.Config{
 		DB: tdb.DB, Dialect: tdb.Dialect, Provider: e.pspClient, Faults: e.svcFaults,
-		TracerProvider: tp, MeterProvider: mp,
+		TracerProvider: tp, MeterProvider: mp, Now: e.now,
+		ReconcileInterval: -1, // the tests call Reconcile
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
+	e.svc = svc
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,5 +1,5 @@
 // Package app holds the payment service's use cases, Charge, Refund and
-// Get, and declares the ports they need: a Store for the payments and the
+// Get, and the reconciliation of late captures (Reconcile), and declares the ports they need: a Store for the payments and the
 // saga barrier, and a Provider, the external payment provider.
 //
 // The use cases never hold a database transaction across a call to the
@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairnhq/cairn/internal/shop/payment/domain"
 )
@@ -36,6 +37,11 @@ type Store interface {
 	// Updated if the stored payment's status is one of from, and reports
 	// whether it did (a compare-and-set).
 	Update(ctx context.Context, p domain.Payment, from ...domain.Status) (bool, error)
+	// Canceled returns up to limit Canceled payments whose Updated is in
+	// [from, to), ordered by Updated then ID, starting after the payment
+	// after (its Updated and ID; a zero after starts at from): the pages
+	// of the reconciliation.
+	Canceled(ctx context.Context, from, to time.Time, after domain.Payment, limit int) ([]domain.Payment, error)
 }
 
 // Outcome is what the saga barrier did with an operation of a branch.
@@ -86,6 +92,10 @@ type ChargeResult struct {
 	Captured bool
 	// DeclineReason says why it was declined.
 	DeclineReason string
+	// Refunded reports whether a captured charge was refunded since, by
+	// the refund RefundID (FindCharge only).
+	Refunded bool
+	RefundID string
 }
 
 // Errors a Provider returns.

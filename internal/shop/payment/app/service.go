@@ -53,6 +53,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// ReconcileAfter and ReconcileWindow bound the age (since their last
+	// change) of the Canceled payments that Reconcile checks at the
+	// provider. Defaults: DefaultReconcileAfter and
+	// DefaultReconcileWindow.
+	ReconcileAfter  time.Duration
+	ReconcileWindow time.Duration
 }
 
 // Service runs the payment use cases. It is safe for concurrent use.
@@ -62,6 +68,8 @@ type Service struct {
 	tracer   trace.Tracer
 	logger   *slog.Logger
 	now      func() time.Time
+	after    time.Duration
+	window   time.Duration
 	charges  metric.Int64Counter
 	amount   metric.Int64Histogram
 }
@@ -72,7 +80,14 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Provider == nil {
 		return nil, errors.New("payment: Store and Provider are required")
 	}
-	s := &Service{store: cfg.Store, provider: cfg.Provider, logger: cfg.Logger, now: cfg.Now}
+	s := &Service{store: cfg.Store, provider: cfg.Provider, logger: cfg.Logger, now: cfg.Now,
+		after: cfg.ReconcileAfter, window: cfg.ReconcileWindow}
+	if s.after <= 0 {
+		s.after = DefaultReconcileAfter
+	}
+	if s.window <= 0 {
+		s.window = DefaultReconcileWindow
+	}
 	tp, mp := cfg.TracerProvider, cfg.MeterProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()

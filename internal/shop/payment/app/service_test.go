@@ -24,6 +24,11 @@ type fakeProvider struct {
 	charges map[string]app.ChargeResult // by key
 	refunds map[string]string           // refund key -> charge id
 	down    bool
+	// refundCalls counts the calls of Refund that reached the provider.
+	refundCalls int
+	// lostAnswer makes Charge take effect and then fail, as if the
+	// process stopped before it could record the answer.
+	lostAnswer bool
 
 	holdBefore, holdAfter bool
 	entered, release      chan struct{}
@@ -57,6 +62,9 @@ func (f *fakeProvider) Charge(_ context.Context, key string, _ app.ChargeInput) 
 	if f.holdAfter {
 		f.hold()
 	}
+	if f.lostAnswer {
+		return app.ChargeResult{}, fmt.Errorf("%w: the answer was lost", app.ErrUnavailable)
+	}
 	return r, nil
 }
 
@@ -66,6 +74,7 @@ func (f *fakeProvider) Refund(_ context.Context, key, chargeID string) (string, 
 	if f.down {
 		return "", app.ErrUnavailable
 	}
+	f.refundCalls++
 	f.refunds[key] = chargeID
 	return "re_" + chargeID, nil
 }
@@ -79,6 +88,11 @@ func (f *fakeProvider) FindCharge(_ context.Context, key string) (app.ChargeResu
 	r, ok := f.charges[key]
 	if !ok {
 		return app.ChargeResult{}, app.ErrNoCharge
+	}
+	for _, id := range f.refunds {
+		if id == r.ChargeID {
+			r.Refunded, r.RefundID = true, "re_"+id
+		}
 	}
 	return r, nil
 }

@@ -54,7 +54,8 @@ func (p *Provider) FindCharge(ctx context.Context, key string) (app.ChargeResult
 }
 
 func result(c provider.Charge) app.ChargeResult {
-	return app.ChargeResult{ChargeID: c.ID, Captured: c.Status == provider.StatusCaptured, DeclineReason: c.DeclineReason}
+	return app.ChargeResult{ChargeID: c.ID, Captured: c.Status == provider.StatusCaptured, DeclineReason: c.DeclineReason,
+		Refunded: c.Refunded, RefundID: c.RefundID}
 }
 
 // convert maps a provider error to the port's: retryable ones wrap

@@ -42,6 +42,9 @@ const schema = `CREATE TABLE IF NOT EXISTS ` + Table + ` (
 	updated_at     BIGINT NOT NULL
 )`
 
+// index serves the reconciliation's scan of Canceled payments by age.
+const index = `CREATE INDEX IF NOT EXISTS ` + Table + `_status_updated ON ` + Table + ` (status, updated_at, payment_id)`
+
 const columns = `payment_id, saga_id, branch_id, order_id, amount_minor, currency, payment_method, status,
 	decline_reason, charge_id, refund_id, compensated, refund_reason, created_at, updated_at`
 
@@ -69,6 +72,9 @@ func New(ctx context.Context, db *sql.DB, d cqrs.Dialect, mp metric.MeterProvide
 	}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("payment: sqlstore: create table: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, index); err != nil {
+		return nil, fmt.Errorf("payment: sqlstore: create index: %w", err)
 	}
 	var opts []barrier.Option
 	if mp != nil {
@@ -130,6 +136,48 @@ func (s *Store) BeginRefund(ctx context.Context, k domain.Key, reason string) (a
 // Get returns the payment id.
 func (s *Store) Get(ctx context.Context, id string) (domain.Payment, error) {
 	row := s.db.QueryRowContext(ctx, s.d.Rebind(`SELECT `+columns+` FROM `+Table+` WHERE payment_id = ?`), id)
+	p, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.Payment{}, fmt.Errorf("payment %s: %w", id, domain.ErrNotFound)
+	}
+	if err != nil {
+		return domain.Payment{}, fmt.Errorf("read payment %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// Canceled returns a page of the Canceled payments updated in [from, to).
+func (s *Store) Canceled(ctx context.Context, from, to time.Time, after domain.Payment, limit int) ([]domain.Payment, error) {
+	// (updated_at, payment_id) > (afterAt, afterID); with afterID "" and
+	// afterAt = from, every row updated at or after from.
+	afterAt, afterID := from.UnixNano(), ""
+	if after.ID != "" {
+		afterAt, afterID = after.Updated.UnixNano(), after.ID
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.Rebind(`SELECT `+columns+` FROM `+Table+`
+WHERE status = ? AND updated_at >= ? AND updated_at < ? AND (updated_at > ? OR (updated_at = ? AND payment_id > ?))
+ORDER BY updated_at, payment_id LIMIT ?`),
+		string(domain.Canceled), from.UnixNano(), to.UnixNano(), afterAt, afterAt, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list canceled payments: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Payment
+	for rows.Next() {
+		p, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list canceled payments: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list canceled payments: %w", err)
+	}
+	return out, nil
+}
+
+// scan reads a payment of columns from row.
+func scan(row interface{ Scan(...any) error }) (domain.Payment, error) {
 	var (
 		p                domain.Payment
 		status           string
@@ -138,11 +186,8 @@ func (s *Store) Get(ctx context.Context, id string) (domain.Payment, error) {
 	)
 	err := row.Scan(&p.ID, &p.Key.SagaID, &p.Key.BranchID, &p.OrderID, &p.AmountMinor, &p.Currency, &p.PaymentMethod,
 		&status, &p.DeclineReason, &p.ChargeID, &p.RefundID, &comp, &p.RefundReason, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Payment{}, fmt.Errorf("payment %s: %w", id, domain.ErrNotFound)
-	}
 	if err != nil {
-		return domain.Payment{}, fmt.Errorf("read payment %s: %w", id, err)
+		return domain.Payment{}, err
 	}
 	p.Status, p.Compensated = domain.Status(status), comp != 0
 	p.Created, p.Updated = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()

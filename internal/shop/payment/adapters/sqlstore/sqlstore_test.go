@@ -94,3 +94,66 @@ func TestStore(t *testing.T) {
 		})
 	}
 }
+
+// TestCanceled pages through the Canceled payments of an age window, in
+// order of their last change, skipping the other statuses and ages.
+func TestCanceled(t *testing.T) {
+	for _, tdb := range testdb.All(t) {
+		t.Run(tdb.Name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := sqlstore.New(ctx, tdb.DB, tdb.Dialect, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+			// name -> status and minutes after t0 of the last change; c3
+			// and c4 tie on the time, so the id orders them.
+			rows := []struct {
+				saga   string
+				status domain.Status
+				min    int
+			}{
+				{"old", domain.Canceled, -1}, {"c1", domain.Canceled, 0}, {"c2", domain.Canceled, 1},
+				{"cap", domain.Captured, 2}, {"c3", domain.Canceled, 3}, {"c4", domain.Canceled, 3},
+				{"new", domain.Canceled, 10},
+			}
+			want := map[string]string{} // payment id -> saga
+			for _, r := range rows {
+				p := domain.NewPayment(domain.Key{SagaID: r.saga, BranchID: "charge"}, "order-"+r.saga, 100, "EUR", "tok_visa", t0)
+				if _, err := s.BeginCharge(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				p.Status, p.Updated = r.status, t0.Add(time.Duration(r.min)*time.Minute)
+				if ok, err := s.Update(ctx, p, domain.Pending); !ok || err != nil {
+					t.Fatalf("Update %s = %v, %v", r.saga, ok, err)
+				}
+				want[p.ID] = r.saga
+			}
+			var got []string
+			var after domain.Payment
+			for range 10 {
+				page, err := s.Canceled(ctx, t0, t0.Add(10*time.Minute), after, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range page {
+					if p.Status != domain.Canceled || p.OrderID != "order-"+want[p.ID] {
+						t.Errorf("Canceled returned %+v", p)
+					}
+					got = append(got, want[p.ID])
+				}
+				if len(page) < 2 {
+					break
+				}
+				after = page[len(page)-1]
+			}
+			c3, c4 := "c3", "c4"
+			if (domain.Key{SagaID: "c4", BranchID: "charge"}).PaymentID() < (domain.Key{SagaID: "c3", BranchID: "charge"}).PaymentID() {
+				c3, c4 = c4, c3
+			}
+			if diff := cmp.Diff([]string{"c1", "c2", c3, c4}, got); diff != "" {
+				t.Errorf("Canceled pages (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
