@@ -354,3 +354,35 @@ func TestStatusAndWatch(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchWakesOnlyItsOrder: an append wakes the watchers of its own
+// order only, and a finished watch leaves nothing behind.
+func TestWatchWakesOnlyItsOrder(t *testing.T) {
+	r := NewRepository(nil, nil)
+	changes, done := r.watch("a")
+	c := changes()
+	r.appended("b")
+	select {
+	case <-c:
+		t.Fatal("an append to order b woke a watcher of order a")
+	default:
+	}
+	r.appended("a")
+	select {
+	case <-c:
+	default:
+		t.Fatal("an append to order a did not wake its watcher")
+	}
+	if changes() == c {
+		t.Error("the channel was not replaced after it was closed")
+	}
+	_, done2 := r.watch("a")
+	done()
+	if len(r.watches) != 1 {
+		t.Errorf("%d orders watched after one of two watchers left, want 1", len(r.watches))
+	}
+	done2()
+	if len(r.watches) != 0 {
+		t.Errorf("%d orders watched after every watcher left, want 0", len(r.watches))
+	}
+}

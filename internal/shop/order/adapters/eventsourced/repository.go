@@ -29,7 +29,14 @@ type Repository struct {
 
 	mu      sync.Mutex
 	notify  []chan struct{}
-	changed chan struct{} // closed and replaced after every append
+	watches map[string]*watchers // by order ID
+}
+
+// watchers are the Watch calls of one order: ch is closed, and replaced,
+// at each append to the order's stream.
+type watchers struct {
+	ch chan struct{}
+	n  int
 }
 
 var _ app.Repository = (*Repository)(nil)
@@ -37,7 +44,7 @@ var _ app.Repository = (*Repository)(nil)
 // NewRepository returns a repository that appends to events and reads
 // from read.
 func NewRepository(events eventstore.Store, read *ReadModel) *Repository {
-	return &Repository{events: events, read: read, changed: make(chan struct{})}
+	return &Repository{events: events, read: read, watches: make(map[string]*watchers)}
 }
 
 // Save appends the order.placed event of o to the new stream order-<id>.
@@ -66,12 +73,15 @@ func (r *Repository) Save(ctx context.Context, o domain.Order) error {
 	case err != nil:
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
-	r.appended()
+	r.appended(o.ID)
 	return nil
 }
 
-// appended wakes the followers of the store after an append.
-func (r *Repository) appended() {
+// appended wakes the followers of the store, and the watchers of order
+// id, after an append to its stream. Only that order's watchers wake: a
+// broadcast to every watcher on every append made the cost of watching
+// grow with the square of the orders in flight.
+func (r *Repository) appended(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range r.notify {
@@ -80,15 +90,37 @@ func (r *Repository) appended() {
 		default:
 		}
 	}
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if w := r.watches[id]; w != nil {
+		close(w.ch)
+		w.ch = make(chan struct{})
+	}
 }
 
-// changes returns a channel closed at the next append.
-func (r *Repository) changes() <-chan struct{} {
+// watch registers a watcher of order id and returns the function that
+// returns the channel closed at the order's next append, and the one that
+// unregisters the watcher.
+func (r *Repository) watch(id string) (changes func() <-chan struct{}, done func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.changed
+	w := r.watches[id]
+	if w == nil {
+		w = &watchers{ch: make(chan struct{})}
+		r.watches[id] = w
+	}
+	w.n++
+	changes = func() <-chan struct{} {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return w.ch
+	}
+	done = func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if w.n--; w.n == 0 {
+			delete(r.watches, id)
+		}
+	}
+	return changes, done
 }
 
 // maxStatusAttempts bounds the retries of a status change that keeps
@@ -133,7 +165,7 @@ func (r *Repository) SetStatus(ctx context.Context, id string, st domain.Status,
 		case err != nil:
 			return domain.Order{}, fmt.Errorf("order %s: status %s: %w", id, st, err)
 		}
-		r.appended()
+		r.appended(id)
 		return applyStatus(o, c)
 	}
 	return domain.Order{}, fmt.Errorf("order %s: status %s: %d attempts met concurrent changes", id, st, maxStatusAttempts)
@@ -153,8 +185,10 @@ func (r *Repository) Watch(ctx context.Context, id string, fn func(domain.Order)
 	var last domain.Status
 	t := time.NewTicker(watchPoll)
 	defer t.Stop()
+	changes, done := r.watch(id)
+	defer done()
 	for {
-		wake := r.changes()
+		wake := changes()
 		o, _, err := r.load(ctx, id)
 		if err != nil {
 			return err
