@@ -2,12 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -52,34 +49,7 @@ func testDBs(t *testing.T) []testDB {
 	}
 	t.Cleanup(func() { _ = lite.Close() })
 	out := []testDB{{d: cqrs.SQLite, db: lite}}
-	addr := testenv.Require(t, testenv.Postgres)
-	if addr == "" {
-		return out
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "inventory_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, err := url.Parse(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	pg, err := sql.Open("pgx", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Close() })
+	pg := testenv.PostgresSchema(t, "inventory_")
 	return append(out, testDB{d: cqrs.Postgres, db: pg})
 }
 

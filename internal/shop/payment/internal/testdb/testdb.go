@@ -5,11 +5,7 @@
 package testdb
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -48,35 +44,6 @@ func SQLite(t testing.TB) DB {
 func All(t *testing.T) []DB {
 	t.Helper()
 	out := []DB{SQLite(t)}
-	addr := testenv.Require(t, testenv.Postgres)
-	if addr == "" {
-		return out
-	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "payment_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, err := url.Parse(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	pg, err := sql.Open("pgx", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Close() })
+	pg := testenv.PostgresSchema(t, "payment_")
 	return append(out, DB{Name: "postgres", Dialect: cqrs.Postgres, DB: pg})
 }
