@@ -15,10 +15,13 @@ import (
 // stops) and the assertions read the telemetry the console received.
 //
 // CI runs the tests twice, with and without the race detector; the
-// scenarios run in the race run only, since they take minutes.
+// scenarios run in the run without it. They take minutes, and under the
+// race detector, which slows the code five to tenfold, the whole shop in
+// one process on two cores cannot take the scenarios' load: sagas queue
+// and the assertions fail for want of CPU, not of resilience.
 func TestScenarios(t *testing.T) {
-	if !raceEnabled {
-		t.Skip("the fault scenarios run in the -race run of the tests only (they take minutes)")
+	if raceEnabled {
+		t.Skip("the fault scenarios run in the tests without -race (the race detector's slowdown leaves the shop without the CPU for their load)")
 	}
 	if testing.Short() {
 		t.Skip("the fault scenarios take minutes; not with -short")
@@ -36,7 +39,8 @@ func TestScenarios(t *testing.T) {
 			}
 			defer func() {
 				cancel()
-				if _, err := d.Wait(context.Background()); err != nil {
+				// Wait returns when its context is done: this one is.
+				if _, err := d.Wait(ctx); err != nil {
 					t.Errorf("Wait = %v", err)
 				}
 			}()
